@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import type { BlockDevice } from '../../../src/iscsi/block-device';
+import { FileDevice } from '../../../src/iscsi/device/file-device';
+import { MemoryDevice } from '../../../src/iscsi/device/memory-device';
+
+const dir = mkdtempSync(join(tmpdir(), 'trireme-devices-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const SIZE = 8 * 1024 * 1024;
+const factories: Record<string, () => Promise<BlockDevice & { resize(n: number): unknown }>> = {
+  memory: async () => new MemoryDevice({ size: SIZE, blockSize: 512 }),
+  file: async () => FileDevice.open(join(dir, `dev-${Math.random().toString(16).slice(2)}.img`), { size: SIZE }),
+};
+
+// One conformance suite run by every BlockDevice implementation.
+for (const [name, make] of Object.entries(factories)) {
+  describe(`${name} device`, () => {
+    test('never-written blocks read as zeros', async () => {
+      const device = await make();
+      assert.deepEqual(await device.read(4096, 8192), Buffer.alloc(8192));
+      await device.close();
+    });
+
+    test('writes read back, across chunk boundaries', async () => {
+      const device = await make();
+      const data = Buffer.alloc(200 * 1024, 0xab);
+      data.writeUInt32BE(0xdeadbeef, 0);
+      await device.write(60 * 1024, data);
+      assert.deepEqual(await device.read(60 * 1024, data.length), data);
+      assert.deepEqual(await device.read(60 * 1024 - 512, 512), Buffer.alloc(512));
+      await device.write(0, Buffer.alloc(512, 1), { fua: true });
+      await device.flush();
+      assert.deepEqual(await device.read(0, 512), Buffer.alloc(512, 1));
+      await device.close();
+    });
+
+    test('unmap zeroes small and large ranges', async () => {
+      const device = await make();
+      await device.write(0, Buffer.alloc(3 * 1024 * 1024, 7));
+      await device.unmap(512, 1024);
+      await device.unmap(1024 * 1024, 2 * 1024 * 1024);
+      const all = await device.read(0, 3 * 1024 * 1024);
+      assert.equal(all[0], 7);
+      assert.deepEqual(all.subarray(512, 1536), Buffer.alloc(1024));
+      assert.equal(all[1536], 7);
+      assert.ok(all.subarray(1024 * 1024).equals(Buffer.alloc(2 * 1024 * 1024)));
+      await device.close();
+    });
+
+    test('misaligned and out-of-range requests are refused with a code', async () => {
+      const device = await make();
+      await assert.rejects(device.read(1, 512), { code: 'ERR_DEVICE_IO' });
+      await assert.rejects(device.write(0, Buffer.alloc(100)), { code: 'ERR_DEVICE_IO' });
+      await assert.rejects(device.read(SIZE - 512, 1024), { code: 'ERR_DEVICE_IO' });
+      await device.close();
+    });
+
+    test('resize grows the device and notifies listeners', async () => {
+      const device = await make();
+      const seen: number[] = [];
+      const off = device.onResize((n) => seen.push(n));
+      await device.resize(SIZE * 2);
+      off();
+      assert.equal(device.size(), SIZE * 2);
+      assert.deepEqual(seen, [SIZE * 2]);
+      await device.write(SIZE * 2 - 512, Buffer.alloc(512, 9));
+      assert.deepEqual(await device.read(SIZE * 2 - 512, 512), Buffer.alloc(512, 9));
+      await device.close();
+    });
+  });
+}
+
+test('a file device is created sparse and keeps its data across reopen', async () => {
+  const path = join(dir, 'persist.img');
+  const first = await FileDevice.open(path, { size: SIZE });
+  await first.write(SIZE - 4096, Buffer.alloc(4096, 0x5a), { fua: true });
+  const id = first.id;
+  await first.close();
+  assert.ok(statSync(path).blocks * 512 < SIZE, 'file should be sparse');
+  const second = await FileDevice.open(path);
+  assert.equal(second.size(), SIZE);
+  assert.equal(second.id, id);
+  assert.deepEqual(await second.read(SIZE - 4096, 4096), Buffer.alloc(4096, 0x5a));
+  await second.close();
+});
+
+test('memory device allocates only what is written', async () => {
+  const device = new MemoryDevice({ size: 1024 ** 3 });
+  await device.write(0, Buffer.alloc(4096, 1));
+  assert.equal(device.allocatedBytes(), 64 * 1024);
+  await device.unmap(0, 64 * 1024);
+  assert.equal(device.allocatedBytes(), 0);
+});
