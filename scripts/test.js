@@ -20,13 +20,27 @@ const TOOLS = {
   ip: 'iproute2',
 };
 const EXTRA_PACKAGES = ['qemu-block-extra'];
+// fio comes from scripts/install-fio.sh (Debian's source rebuilt with the
+// libiscsi engine), not from a package: Debian's binary lacks that engine.
+const FIO_HINT = 'fio with libiscsi (run scripts/install-fio.sh as root)';
 
 function hasTool(name) {
   return spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
 }
 
+function hasLibiscsiFio() {
+  const r = spawnSync('fio', ['--enghelp'], { encoding: 'utf8' });
+  return r.status === 0 && /^\s*libiscsi\s*$/m.test(r.stdout);
+}
+
 function missingTools() {
-  return Object.keys(TOOLS).filter((t) => !hasTool(t));
+  const missing = Object.keys(TOOLS).filter((t) => !hasTool(t));
+  if (!hasLibiscsiFio()) missing.push('fio');
+  return missing;
+}
+
+function describe(tool) {
+  return tool === 'fio' ? FIO_HINT : `apt-get install ${TOOLS[tool]}`;
 }
 
 function installTools() {
@@ -35,11 +49,17 @@ function installTools() {
   if (missing.length === 0 && qemuIscsi) return [];
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   if (isRoot && hasTool('apt-get')) {
-    const pkgs = [...new Set([...missing.map((t) => TOOLS[t]), ...EXTRA_PACKAGES])];
-    process.stderr.write(`test: installing ${pkgs.join(' ')}\n`);
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    execFileSync('apt-get', ['update', '-q'], { stdio: 'inherit', env });
-    execFileSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...pkgs], { stdio: 'inherit', env });
+    const pkgs = [...new Set([...missing.filter((t) => t !== 'fio').map((t) => TOOLS[t]), ...EXTRA_PACKAGES])];
+    if (missing.some((t) => t !== 'fio') || !qemuIscsi) {
+      process.stderr.write(`test: installing ${pkgs.join(' ')}\n`);
+      execFileSync('apt-get', ['update', '-q'], { stdio: 'inherit', env });
+      execFileSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...pkgs], { stdio: 'inherit', env });
+    }
+    if (missing.includes('fio')) {
+      process.stderr.write('test: building fio with libiscsi (scripts/install-fio.sh)\n');
+      execFileSync('bash', [path.join(root, 'scripts', 'install-fio.sh')], { stdio: 'inherit', env });
+    }
     missing = missingTools();
   }
   return missing;
@@ -48,7 +68,7 @@ function installTools() {
 function main() {
   const missing = installTools();
   if (missing.length > 0) {
-    const msg = `missing tools: ${missing.join(', ')} (apt-get install ${[...new Set(missing.map((t) => TOOLS[t]))].join(' ')})`;
+    const msg = `missing tools: ${missing.join(', ')} (${[...new Set(missing.map(describe))].join('; ')})`;
     if (process.env.CI === 'true') {
       process.stderr.write(`test: ${msg}\n`);
       process.exit(1);
