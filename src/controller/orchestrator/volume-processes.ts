@@ -1,0 +1,127 @@
+import { connect } from 'node:net';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from '../../common/logger';
+import { SupervisedChild, type BackoffPolicy, type ChildSpec } from './supervisor';
+import type { VolumeRecord } from './volume-records';
+
+/** How to run the `trireme` binary as a child: command plus leading arguments. */
+export interface TriremeInvocation {
+  readonly command: string;
+  readonly args: readonly string[];
+}
+
+export interface ProcessLayout {
+  readonly dataDir: string;
+  /** Address the children bind and the others dial. */
+  readonly host: string;
+  readonly trireme: TriremeInvocation;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly backoff?: BackoffPolicy;
+}
+
+export function volumeDir(dataDir: string, volume: string): string {
+  return join(dataDir, 'volumes', volume);
+}
+
+export function replicaDir(dataDir: string, volume: string, index: number): string {
+  return join(volumeDir(dataDir, volume), `replica-${index}`);
+}
+
+const hostPort = (host: string, port: number): string => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
+
+/**
+ * The processes of one volume: one replica per record entry and one
+ * controller. Specs read the current record at every (re)start, so a restarted
+ * controller dials the replicas the volume has now, not those it had at boot.
+ */
+export class VolumeProcesses {
+  readonly replicas = new Map<number, SupervisedChild>();
+  readonly controller: SupervisedChild;
+  private record: VolumeRecord;
+
+  constructor(
+    record: VolumeRecord,
+    private readonly layout: ProcessLayout,
+    private readonly logger: Logger,
+  ) {
+    this.record = record;
+    this.controller = new SupervisedChild(`${record.name}/controller`, () => this.controllerSpec(), logger, layout.backoff);
+  }
+
+  update(record: VolumeRecord): void {
+    this.record = record;
+  }
+
+  replicaAddress(port: number): string {
+    return hostPort(this.layout.host, port);
+  }
+
+  private replicaSpec(index: number): ChildSpec {
+    const entry = this.record.replicas.find((r) => r.index === index);
+    if (!entry) throw new Error(`replica ${index} of ${this.record.name} has no record`);
+    const dir = replicaDir(this.layout.dataDir, this.record.name, index);
+    const args = [...this.layout.trireme.args, 'replica', '--dir', dir, '--listen', this.replicaAddress(entry.port)];
+    // A fresh replica is created at the volume's size; an existing one keeps
+    // the size its store holds (the controller resizes it when they differ).
+    if (!existsSync(dir) || readdirSync(dir).length === 0) args.push('--size', String(this.record.sizeBytes));
+    return { command: this.layout.trireme.command, args, env: this.layout.env, logFile: join(volumeDir(this.layout.dataDir, this.record.name), 'logs', `replica-${index}.log`) };
+  }
+
+  private controllerSpec(): ChildSpec {
+    const r = this.record;
+    const args = [...this.layout.trireme.args, 'controller', '--volume', r.name, '--size', String(r.sizeBytes), '--iqn', r.iqn];
+    for (const replica of r.replicas) args.push('--replica', this.replicaAddress(replica.port));
+    args.push('--portal', hostPort(this.layout.host, r.portalPort));
+    args.push('--management', hostPort(this.layout.host, r.managementPort));
+    args.push('--metrics', hostPort(this.layout.host, r.metricsPort));
+    return { command: this.layout.trireme.command, args, env: this.layout.env, logFile: join(volumeDir(this.layout.dataDir, r.name), 'logs', 'controller.log') };
+  }
+
+  startReplica(index: number): SupervisedChild {
+    let child = this.replicas.get(index);
+    if (!child) {
+      child = new SupervisedChild(`${this.record.name}/replica-${index}`, () => this.replicaSpec(index), this.logger, this.layout.backoff);
+      this.replicas.set(index, child);
+    }
+    child.start();
+    return child;
+  }
+
+  async stopReplica(index: number): Promise<void> {
+    const child = this.replicas.get(index);
+    this.replicas.delete(index);
+    await child?.stop();
+  }
+
+  /** Replicas first, so the controller finds a quorum on its first attempt. */
+  async start(readyTimeoutMs: number): Promise<void> {
+    for (const replica of this.record.replicas) this.startReplica(replica.index);
+    await Promise.all(this.record.replicas.map((r) => waitForPort(this.layout.host, r.port, readyTimeoutMs)));
+    this.controller.start();
+  }
+
+  /** Controller first: it stops serving before its replicas go away. */
+  async stop(): Promise<void> {
+    await this.controller.stop();
+    await Promise.all([...this.replicas.keys()].map((index) => this.stopReplica(index)));
+  }
+}
+
+/** Resolves once HOST:PORT accepts a TCP connection; rejects after timeoutMs. */
+export async function waitForPort(host: string, port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connect({ host, port });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on ${host}:${port} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
