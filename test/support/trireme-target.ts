@@ -1,0 +1,122 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { OutputTail, freePort, waitForPortal } from './portal';
+
+/** The package root, from dist/test/support. */
+const ROOT = resolve(__dirname, '..', '..', '..');
+
+export interface TriremeTargetOptions {
+  /** `file:PATH` or `mem`, as `trireme target --device` takes it. */
+  readonly device: string;
+  /** `--size`, e.g. `128M`. */
+  readonly size: string;
+  readonly iqn?: string;
+  readonly host?: string;
+  /** Further command-line arguments (CHAP options and the like). */
+  readonly extraArgs?: readonly string[];
+  /** pino level for the child (default warn, so logs stay readable in failures). */
+  readonly logLevel?: string;
+  /** Ceiling on start-up, in ms (default 20 s). */
+  readonly startTimeoutMs?: number;
+}
+
+export interface TriremeTarget {
+  readonly host: string;
+  readonly port: number;
+  readonly iqn: string;
+  readonly lun: number;
+  readonly process: ChildProcess;
+  url(options?: { lun?: number; user?: string; password?: string }): string;
+  /** Recent stdout and stderr of the target, for failure messages. */
+  output(): string;
+  /** How the process ended, or undefined while it runs. */
+  exit(): { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  /** Whether the process has ended without being asked to. */
+  crashed(): boolean;
+  /** SIGTERM, then SIGKILL after 5 s. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The command that runs the CLI. The compiled entry is used directly instead of
+ * bin/trireme.js: the bin recompiles when sources are newer than dist/, which a
+ * test must never trigger behind the caller's back.
+ */
+function command(args: string[]): { file: string; argv: string[] } {
+  const main = resolve(ROOT, 'dist', 'src', 'cli', 'main.js');
+  const script =
+    `require(${JSON.stringify(main)}).main(['node', 'trireme', ...process.argv.slice(1)])` +
+    `.catch((err) => { process.stderr.write('trireme: ' + (err && err.stack || err) + '\\n'); process.exit(1); });`;
+  return { file: process.execPath, argv: ['-e', script, ...args] };
+}
+
+/**
+ * Starts `trireme target` as a child process on a free loopback port and waits
+ * until its portal accepts connections. The portal is chosen here because the
+ * target takes HOST:PORT; a lost race for the port is retried.
+ */
+export async function startTriremeTarget(options: TriremeTargetOptions): Promise<TriremeTarget> {
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      return await startOnce(options);
+    } catch (err) {
+      lastError = err;
+    }
+  }
+  throw lastError;
+}
+
+async function startOnce(options: TriremeTargetOptions): Promise<TriremeTarget> {
+  const host = options.host ?? '127.0.0.1';
+  const port = await freePort(host);
+  const iqn = options.iqn ?? `iqn.2026-01.io.trireme.test:target-${process.pid}-${Math.floor(Math.random() * 1e6)}`;
+  const args = ['--log-level', options.logLevel ?? 'warn', 'target', '--device', options.device, '--size', options.size];
+  args.push('--portal', `${host}:${port}`, '--iqn', iqn, ...(options.extraArgs ?? []));
+  const { file, argv } = command(args);
+  const child = spawn(file, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const tail = new OutputTail();
+  child.stdout?.on('data', (c: Buffer) => tail.push(c));
+  child.stderr?.on('data', (c: Buffer) => tail.push(c));
+  let ended: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  let stopping = false;
+  const gone = new Promise<void>((done) =>
+    child.once('exit', (code, signal) => {
+      ended = { code, signal };
+      done();
+    }),
+  );
+  let stopped: Promise<void> | undefined;
+  const stop = async (): Promise<void> => {
+    stopping = true;
+    if (ended) return;
+    child.kill('SIGTERM');
+    if (await Promise.race([gone.then(() => true), sleep(5_000).then(() => false)])) return;
+    child.kill('SIGKILL');
+    await gone;
+  };
+  const target: TriremeTarget = {
+    host,
+    port,
+    iqn,
+    lun: 0,
+    process: child,
+    url: (o = {}) => `iscsi://${o.user ? `${o.user}%${o.password ?? ''}@` : ''}${host}:${port}/${iqn}/${o.lun ?? 0}`,
+    output: () => tail.toString(),
+    exit: () => ended,
+    crashed: () => ended !== undefined && !stopping,
+    stop: () => (stopped ??= stop()),
+  };
+  try {
+    await new Promise<void>((ok, fail) => {
+      child.once('spawn', ok);
+      child.once('error', fail);
+    });
+    await waitForPortal(host, port, options.startTimeoutMs ?? 20_000, () => ended === undefined);
+    return target;
+  } catch (err) {
+    await target.stop();
+    throw new Error(`trireme target on ${host}:${port} failed to start: ${(err as Error).message}\n${tail}`, { cause: err });
+  }
+}
