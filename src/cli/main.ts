@@ -1,6 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
+import { createRootLogger } from '../common/logger';
+import { registerSnapshotCommand } from './snapshot-command';
+import { registerUpCommand } from './up-command';
+import { registerVolumeCommand } from './volume-command';
 
 // dist/src/cli -> the package root; read at run time so the version has one source.
 const VERSION: string = (JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
@@ -12,6 +16,10 @@ export function buildProgram(): Command {
     .version(VERSION)
     .option('--log-level <level>', 'pino log level (trace, debug, info, warn, error)', process.env.TRIREME_LOG_LEVEL ?? 'info')
     .showHelpAfterError();
+  const createLogger = () => createRootLogger({ level: program.opts<{ logLevel: string }>().logLevel });
+  registerUpCommand(program, { createLogger });
+  registerVolumeCommand(program);
+  registerSnapshotCommand(program);
   return program;
 }
 
