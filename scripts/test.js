@@ -18,6 +18,9 @@ const TOOLS = {
   tgtadm: 'tgt',
   iscsiadm: 'open-iscsi',
   ip: 'iproute2',
+  'mkfs.ext4': 'e2fsprogs',
+  'mkfs.xfs': 'xfsprogs',
+  xfs_growfs: 'xfsprogs',
 };
 const EXTRA_PACKAGES = ['qemu-block-extra'];
 // fio comes from scripts/install-fio.sh (Debian's source rebuilt with the
