@@ -1,0 +1,90 @@
+import type { Logger } from '../../common/logger';
+import { quorum } from './ack-policy';
+import { chooseSource, clipRuns, divergencePoint, position } from './epoch-runs';
+import type { ReplicaLinkStatus } from './replica-link';
+import type { ReplicaSet } from './replica-set';
+import type { ReplicaSlot } from './replica-slot';
+
+interface Answer {
+  readonly slot: ReplicaSlot;
+  readonly status: ReplicaLinkStatus;
+}
+
+/** Asks every listed replica for its status; those that fail or time out are left out. */
+async function gather(slots: readonly ReplicaSlot[]): Promise<Answer[]> {
+  const answers = await Promise.all(
+    slots.map((slot) =>
+      slot.call('status', () => slot.link.status()).then(
+        (status) => ({ slot, status }),
+        () => undefined,
+      ),
+    ),
+  );
+  return answers.filter((a): a is Answer => a !== undefined && a.status.state === 'ok');
+}
+
+/**
+ * Takes ownership of the volume and decides the truth (invariants 3 and 4):
+ * gathers a quorum, raises the epoch on it (each replica persists it before
+ * answering, and refuses anything older from then on), picks the most advanced
+ * replica as the source, and puts replicas identical to it in RW. The others
+ * stay in ERR; the rebuild truncates their divergent tails and catches them up
+ * before they serve. Returns the volume size, or undefined when no quorum
+ * answered (the caller retries).
+ */
+export async function establish(set: ReplicaSet, logger: Logger): Promise<number | undefined> {
+  const need = quorum(set.replicaCount);
+  for (const slot of set.slots) set.setMode(slot, 'failed', 'restart');
+  const first = await gather(set.slots);
+  if (first.length < need) return undefined;
+  const epoch = Math.max(set.epoch, ...first.map((a) => a.status.epoch)) + 1;
+  // Remember the attempt even if it fails, so a retry goes higher than a rival.
+  set.epoch = epoch;
+  const promised = await Promise.all(first.map((a) => a.slot.call('setEpoch', () => a.slot.link.setEpoch(epoch)).then(() => a.slot, () => undefined)));
+  const owned = promised.filter((s): s is ReplicaSlot => s !== undefined);
+  if (owned.length < need) {
+    logger.warn({ epoch, owned: owned.length, need }, 'could not raise the epoch on a quorum');
+    return undefined;
+  }
+  // Read again: nothing older can change these replicas any more.
+  const answers = await gather(owned);
+  const source = chooseSource(answers.map((a) => ({ id: a.slot.id, status: a.status })));
+  if (answers.length < need || !source) return undefined;
+  const sourceSlot = answers.find((a) => a.slot.id === source.id)!.slot;
+  const top = position(source.status);
+  if (source.status.lastSeq > top) await sourceSlot.call('truncate', () => sourceSlot.link.truncateAfter(epoch, top));
+  if (source.status.rebuildBase !== null) {
+    await sourceSlot.call('finishRebuild', () => sourceSlot.link.finishRebuild(epoch, top, clipRuns(source.status.runs, top)));
+  }
+  const size = source.status.size;
+  const sourceSnaps = snapshotKey(await sourceSlot.call('listSnapshots', () => sourceSlot.link.listSnapshots()));
+  const whole = await Promise.all(answers.filter((a) => a.slot !== sourceSlot).map((a) => isWhole(a, source.status, sourceSnaps, size, epoch)));
+  set.seq = top;
+  set.setMode(sourceSlot, 'whole');
+  for (const slot of whole) if (slot) set.setMode(slot, 'whole');
+  logger.info({ epoch, seq: top, source: source.id, size, rw: set.count('RW') }, 'volume established');
+  return size;
+}
+
+function snapshotKey(list: readonly { name: string; seq: number }[]): string {
+  return list
+    .map((s) => `${s.name}@${s.seq}`)
+    .sort()
+    .join(',');
+}
+
+/** A replica may serve at once only if its log, rebuild flag, snapshots and size match the source. */
+async function isWhole(answer: Answer, source: ReplicaLinkStatus, sourceSnaps: string, size: number, epoch: number): Promise<ReplicaSlot | undefined> {
+  const { slot, status } = answer;
+  const top = position(source);
+  if (status.rebuildBase !== null || status.lastSeq !== top) return undefined;
+  if (divergencePoint({ runs: status.runs, position: status.lastSeq }, { runs: source.runs, position: top }) !== top) return undefined;
+  try {
+    const snaps = snapshotKey(await slot.call('listSnapshots', () => slot.link.listSnapshots()));
+    if (snaps !== sourceSnaps) return undefined;
+    if (status.size !== size) await slot.call('resize', () => slot.link.resize(epoch, size));
+    return slot;
+  } catch {
+    return undefined;
+  }
+}
