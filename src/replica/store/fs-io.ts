@@ -1,0 +1,70 @@
+import fs from 'node:fs';
+
+/**
+ * Positional file I/O as promises over the callback API (lighter per call than
+ * fs/promises FileHandle on the 4k path).
+ */
+export function pread(fd: number, buf: Buffer, position: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    fs.read(fd, buf, 0, buf.length, position, (err, n) => (err ? reject(err) : resolve(n)));
+  });
+}
+
+/** Reads exactly buf.length bytes unless the file ends first; returns the count read. */
+export async function preadFull(fd: number, buf: Buffer, position: number): Promise<number> {
+  let done = 0;
+  while (done < buf.length) {
+    const n = await pread(fd, done === 0 ? buf : buf.subarray(done), position + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return done;
+}
+
+export function pwritev(fd: number, bufs: Buffer[], position: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    fs.writev(fd, bufs, position, (err, n) => (err ? reject(err) : resolve(n)));
+  });
+}
+
+/** Writes all of `bufs` at `position`, continuing after short writes. */
+export async function pwritevFull(fd: number, bufs: Buffer[], position: number): Promise<void> {
+  let total = 0;
+  for (const b of bufs) total += b.length;
+  let done = await pwritev(fd, bufs, position);
+  while (done < total) {
+    const rest: Buffer[] = [];
+    let skip = done;
+    for (const b of bufs) {
+      if (skip >= b.length) {
+        skip -= b.length;
+        continue;
+      }
+      rest.push(skip > 0 ? b.subarray(skip) : b);
+      skip = 0;
+    }
+    done += await pwritev(fd, rest, position + done);
+  }
+}
+
+export function fdatasync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+}
+
+export function ftruncate(fd: number, len: number): Promise<void> {
+  return new Promise((resolve, reject) => fs.ftruncate(fd, len, (err) => (err ? reject(err) : resolve())));
+}
+
+export function closeFd(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fs.close(fd, (err) => (err ? reject(err) : resolve())));
+}
+
+/** fsync of a directory so a created or removed file name is durable. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const fd = fs.openSync(dir, 'r');
+  try {
+    await new Promise<void>((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve())));
+  } finally {
+    fs.closeSync(fd);
+  }
+}

@@ -1,0 +1,128 @@
+import { Level } from 'level';
+import type { AbstractBatchOperation } from 'abstract-level';
+import type { SegmentMeta } from './segment-set';
+
+/** Replica identity, written once at creation (size changes on resize). */
+export interface Identity {
+  formatVersion: number;
+  replicaId: string;
+  volumeId: string;
+  size: number;
+  blockSize: number;
+  createdAt: string;
+}
+
+export interface SnapshotRecordMeta {
+  name: string;
+  seq: number;
+  epoch: number;
+  createdAt: string;
+  /** Volume size when taken: reads of a snapshot stop there. */
+  size: number;
+}
+
+/**
+ * An index checkpoint: every view's chunk table as chunk ids (-1 = none), the
+ * segments it refers to, and the log position replay starts from.
+ */
+export interface Checkpoint {
+  replaySegIdx: number;
+  replayGen: number;
+  replayOffset: number;
+  lastSeq: number;
+  nextChunkId: number;
+  /** Highest seq of a record compaction dropped: exportRecords cannot go back past it. */
+  droppedSeq: number;
+  /** Seq of the last revert: a delta rebuild cannot cross it. */
+  revertSeq: number;
+  /** lastSeq when compaction last ran: truncateAfter cannot go back past it. */
+  compactedSeq: number;
+  segments: SegmentMeta[];
+  head: number[];
+  snapshots: Record<string, number[]>;
+}
+
+const K = {
+  identity: 'identity',
+  epoch: 'epoch',
+  checkpoint: 'checkpoint',
+  snapPrefix: 'snap:',
+  chunkPrefix: 'chunk:',
+};
+
+export type ChunkWrite = { id: number; data: Buffer };
+
+/** The replica's LevelDB: all metadata, written with sync so an acknowledged change survives a crash. */
+export class MetaDb {
+  private readonly db: Level<string, unknown>;
+
+  constructor(location: string) {
+    this.db = new Level<string, unknown>(location, { valueEncoding: 'json' });
+  }
+
+  open(): Promise<void> {
+    return this.db.open();
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+
+  async identity(): Promise<Identity | undefined> {
+    return (await this.db.get(K.identity)) as Identity | undefined;
+  }
+
+  putIdentity(id: Identity): Promise<void> {
+    return this.db.put(K.identity, id, { sync: true });
+  }
+
+  async epoch(): Promise<number> {
+    return ((await this.db.get(K.epoch)) as number | undefined) ?? 0;
+  }
+
+  putEpoch(epoch: number): Promise<void> {
+    return this.db.put(K.epoch, epoch, { sync: true });
+  }
+
+  async snapshots(): Promise<SnapshotRecordMeta[]> {
+    const out: SnapshotRecordMeta[] = [];
+    for await (const [, value] of this.db.iterator({ gte: K.snapPrefix, lt: `${K.snapPrefix}\uffff` })) out.push(value as SnapshotRecordMeta);
+    return out;
+  }
+
+  putSnapshot(s: SnapshotRecordMeta): Promise<void> {
+    return this.db.put(K.snapPrefix + s.name, s, { sync: true });
+  }
+
+  delSnapshot(name: string): Promise<void> {
+    return this.db.del(K.snapPrefix + name, { sync: true });
+  }
+
+  async checkpoint(): Promise<Checkpoint | undefined> {
+    return (await this.db.get(K.checkpoint)) as Checkpoint | undefined;
+  }
+
+  async chunk(id: number): Promise<Uint8Array | undefined> {
+    return this.db.get<string, Uint8Array>(K.chunkPrefix + id, { valueEncoding: 'view' });
+  }
+
+  /** Writes new chunks, the checkpoint and removes chunks no longer referenced, atomically. */
+  async putCheckpoint(ckpt: Checkpoint, chunks: ChunkWrite[], dropChunks: number[]): Promise<void> {
+    const ops: AbstractBatchOperation<Level<string, unknown>, string, unknown>[] = [];
+    for (const c of chunks) ops.push({ type: 'put', key: K.chunkPrefix + c.id, value: c.data, valueEncoding: 'buffer' });
+    for (const id of dropChunks) ops.push({ type: 'del', key: K.chunkPrefix + id });
+    ops.push({ type: 'put', key: K.checkpoint, value: ckpt });
+    await this.db.batch(ops, { sync: true });
+  }
+
+  /** Chunk ids stored, to clean up ones a crash left unreferenced. */
+  async chunkIds(): Promise<number[]> {
+    const ids: number[] = [];
+    for await (const key of this.db.keys({ gte: K.chunkPrefix, lt: `${K.chunkPrefix}\uffff` })) ids.push(Number(key.slice(K.chunkPrefix.length)));
+    return ids;
+  }
+
+  async delChunks(ids: number[]): Promise<void> {
+    if (ids.length > 0) await this.db.batch(ids.map((id) => ({ type: 'del' as const, key: K.chunkPrefix + id })));
+  }
+}

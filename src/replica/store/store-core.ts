@@ -1,0 +1,245 @@
+import fs from 'node:fs';
+import type { Logger } from '../../common/logger';
+import { BLOCK_SIZE, type ReplicaState } from '../store-types';
+import { Appender } from './appender';
+import { CHUNK_BLOCKS, CHUNK_SHIFT, IndexView, hiBlock, hiSegment, hiUnmapped, packHi } from './block-index';
+import { StoreError } from './errors';
+import { preadFull } from './fs-io';
+import type { Identity, MetaDb, SnapshotRecordMeta } from './meta-db';
+import type { StoreMetrics } from './metrics';
+import { BLOCK_SLOT, RECORD_HEADER_SIZE, RecordType, type RecordTypeValue, decodeRecordHeader, verifyBlock } from './record-codec';
+import type { Segment, SegmentSet } from './segment-set';
+
+export interface SnapshotEntry {
+  meta: SnapshotRecordMeta;
+  view: IndexView;
+}
+
+/** What a record does to the index, for live appends and replay alike. */
+export interface RecordEffect {
+  type: RecordTypeValue;
+  epoch: number;
+  seq: number;
+  lba: number;
+  count: number;
+  name?: string;
+}
+
+/** Longest run of blocks one read syscall fetches. */
+const MAX_READ_RUN = 256;
+const SEQ_CACHE_LIMIT = 8192;
+
+/**
+ * State shared by the parts of the store (appends, reads, snapshots, checkpoints,
+ * compaction, recovery) and the two rules everything goes through: the index
+ * update of an appended record ("higher seq wins" per block, DESIGN.md invariant 5)
+ * and the verified read of a run of blocks.
+ */
+export class StoreCore {
+  identity: Identity;
+  blocks: number;
+  epoch = 0;
+  lastSeq = 0;
+  durableSeq = 0;
+  state: ReplicaState = 'ok';
+  errorReason: string | undefined;
+  head: IndexView;
+  readonly snaps = new Map<string, SnapshotEntry>();
+  /** Snapshots in the catalog not yet met during replay (name -> meta). */
+  pendingSnaps = new Map<string, SnapshotRecordMeta>();
+  droppedSeq = 0;
+  revertSeq = 0;
+  compactedSeq = 0;
+  lifecycle: 'open' | 'closing' | 'closed' = 'open';
+  appender: Appender;
+  private readonly seqCache = new Map<number, number>();
+  private readonly headerBuf = Buffer.alloc(RECORD_HEADER_SIZE);
+
+  constructor(
+    readonly dir: string,
+    readonly db: MetaDb,
+    readonly segs: SegmentSet,
+    identity: Identity,
+    readonly logger: Logger,
+    appender: (core: StoreCore) => Appender,
+    public metrics: StoreMetrics | null,
+    readonly segmentSize: number,
+  ) {
+    this.identity = identity;
+    this.blocks = identity.size / BLOCK_SIZE;
+    this.head = new IndexView(this.blocks);
+    this.appender = appender(this);
+  }
+
+  /** Puts the replica in the error state: it refuses I/O until rebuilt (DESIGN.md "Replica storage"). */
+  fail(reason: string, err?: unknown): StoreError {
+    if (this.state !== 'error') {
+      this.state = 'error';
+      this.errorReason = reason;
+      this.logger.error({ err, reason }, 'replica store in error state');
+    }
+    return new StoreError('ERR_CORRUPT', `replica store unusable: ${this.errorReason ?? reason}`, { cause: err });
+  }
+
+  checkOpen(): void {
+    if (this.lifecycle !== 'open') throw new StoreError('ERR_CLOSED', 'replica store is closed');
+    if (this.state === 'error') throw new StoreError('ERR_CORRUPT', `replica store unusable: ${this.errorReason}`);
+  }
+
+  checkRange(offset: number, length: number, size = this.identity.size): void {
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
+      throw new StoreError('ERR_INVALID_ARGUMENT', `bad range ${offset}+${length}`);
+    }
+    if (offset % BLOCK_SIZE !== 0 || length % BLOCK_SIZE !== 0) {
+      throw new StoreError('ERR_MISALIGNED', `range ${offset}+${length} is not a multiple of ${BLOCK_SIZE}`);
+    }
+    if (offset + length > size) throw new StoreError('ERR_OUT_OF_RANGE', `range ${offset}+${length} beyond size ${size}`);
+  }
+
+  checkSeq(seq: number): void {
+    if (!Number.isSafeInteger(seq) || seq < 0) throw new StoreError('ERR_INVALID_ARGUMENT', `bad seq ${seq}`);
+  }
+
+  /** The seq of the record an index entry points to: bounds of its segment first, the header on disk if needed. */
+  seqOf(hi: number, lo: number): number {
+    const seg = this.segs.get(hiSegment(hi));
+    if (!seg) return -1;
+    if (seg.minSeq === seg.maxSeq) return seg.minSeq;
+    const key = seg.idx * 0x100000000 + lo;
+    const cached = this.seqCache.get(key);
+    if (cached !== undefined) return cached;
+    // Synchronous on purpose: index updates run in log order inside one tick, and this
+    // is the rare case (a rebuild interleaving with live writes, replay after compaction).
+    fs.readSync(seg.fd, this.headerBuf, 0, RECORD_HEADER_SIZE, lo);
+    const h = decodeRecordHeader(this.headerBuf);
+    const seq = typeof h === 'string' ? -1 : h.seq;
+    if (this.seqCache.size >= SEQ_CACHE_LIMIT) this.seqCache.clear();
+    this.seqCache.set(key, seq);
+    return seq;
+  }
+
+  clearSeqCache(): void {
+    this.seqCache.clear();
+  }
+
+  /** Whether a record with `seq` replaces the entry (hi, lo): the higher seq wins. */
+  wins(hi: number, lo: number, seq: number): boolean {
+    if (hi === 0) return true;
+    const seg = this.segs.get(hiSegment(hi));
+    if (!seg) return true;
+    if (seq > seg.maxSeq) return true;
+    if (seq < seg.minSeq) return false;
+    return seq > this.seqOf(hi, lo);
+  }
+
+  /** Applies an appended record to the index; runs synchronously in log order. */
+  applyAppended(seg: Segment, offset: number, r: RecordEffect): void {
+    switch (r.type) {
+      case RecordType.Write:
+        for (let i = 0; i < r.count; i++) {
+          const lba = r.lba + i;
+          if (this.wins(this.head.hi(lba), this.head.lo(lba), r.seq)) this.head.set(lba, packHi(seg.idx, i, false), offset);
+        }
+        break;
+      case RecordType.Unmap:
+        this.applyUnmap(seg, offset, r);
+        break;
+      case RecordType.Snapshot:
+        this.applySnapshot(r);
+        break;
+      case RecordType.Revert: {
+        const snap = this.snaps.get(r.name ?? '');
+        if (snap) {
+          this.head = IndexView.from(snap.view);
+          this.head.grow(this.blocks);
+          this.revertSeq = Math.max(this.revertSeq, r.seq);
+        }
+        break;
+      }
+      case RecordType.Epoch:
+        this.epoch = Math.max(this.epoch, r.epoch);
+        break;
+    }
+    this.segs.noteSeq(seg, r.seq);
+    if (r.seq > this.lastSeq) this.lastSeq = r.seq;
+  }
+
+  private applyUnmap(seg: Segment, offset: number, r: RecordEffect): void {
+    const hi = packHi(seg.idx, 0, true);
+    let lba = r.lba;
+    const end = r.lba + r.count;
+    while (lba < end) {
+      const ci = lba >>> CHUNK_SHIFT;
+      const chunkStart = ci * CHUNK_BLOCKS;
+      const chunkEnd = Math.min(chunkStart + CHUNK_BLOCKS, end);
+      if (lba === chunkStart && chunkEnd === chunkStart + CHUNK_BLOCKS && this.allWin(chunkStart, r.seq)) {
+        this.head.fillChunk(ci, hi, offset);
+      } else {
+        for (let b = lba; b < chunkEnd; b++) if (this.wins(this.head.hi(b), this.head.lo(b), r.seq)) this.head.set(b, hi, offset);
+      }
+      lba = chunkEnd;
+    }
+  }
+
+  private allWin(start: number, seq: number): boolean {
+    if (!this.head.table[start >>> CHUNK_SHIFT]) return true;
+    for (let b = start; b < start + CHUNK_BLOCKS; b++) if (!this.wins(this.head.hi(b), this.head.lo(b), seq)) return false;
+    return true;
+  }
+
+  /** A snapshot marker freezes the head at its place in the log, if the catalog still holds it. */
+  private applySnapshot(r: RecordEffect): void {
+    const name = r.name ?? '';
+    const meta = this.pendingSnaps.get(name);
+    if (!meta || meta.seq !== r.seq) return;
+    this.pendingSnaps.delete(name);
+    this.snaps.set(name, { meta, view: this.head.freeze() });
+  }
+
+  viewFor(snapshot?: string): { view: IndexView; size: number } {
+    if (snapshot === undefined) return { view: this.head, size: this.identity.size };
+    const snap = this.snaps.get(snapshot);
+    if (!snap) throw new StoreError('ERR_NOT_FOUND', `no snapshot ${JSON.stringify(snapshot)}`);
+    return { view: snap.view, size: snap.meta.size };
+  }
+
+  /** Reads blocks of a view; never-written and unmapped blocks are zeros without any I/O. */
+  async readView(view: IndexView, offset: number, length: number): Promise<Buffer> {
+    const out = Buffer.alloc(length);
+    const lba0 = offset / BLOCK_SIZE;
+    const n = length / BLOCK_SIZE;
+    const runs: Promise<void>[] = [];
+    let i = 0;
+    while (i < n) {
+      const hi = view.hi(lba0 + i);
+      if (hi === 0 || hiUnmapped(hi)) {
+        i++;
+        continue;
+      }
+      const lo = view.lo(lba0 + i);
+      let j = i + 1;
+      while (j < n && j - i < MAX_READ_RUN && hiBlock(hi) + (j - i) <= 0xffff && view.hi(lba0 + j) === hi + (j - i) && view.lo(lba0 + j) === lo) j++;
+      runs.push(this.readRun(hi, lo, lba0 + i, j - i, out, i * BLOCK_SIZE));
+      i = j;
+    }
+    await Promise.all(runs);
+    return out;
+  }
+
+  private async readRun(hi: number, lo: number, lba: number, count: number, out: Buffer, outAt: number): Promise<void> {
+    const seg = this.segs.get(hiSegment(hi));
+    if (!seg) throw this.fail(`index points to missing segment ${hiSegment(hi)}`);
+    seg.readers++;
+    try {
+      const buf = Buffer.allocUnsafe(count * BLOCK_SLOT);
+      const n = await preadFull(seg.fd, buf, lo + RECORD_HEADER_SIZE + hiBlock(hi) * BLOCK_SLOT);
+      if (n !== buf.length) throw this.fail(`short read in segment ${seg.idx} at ${lo}`);
+      for (let k = 0; k < count; k++) {
+        if (!verifyBlock(buf, k * BLOCK_SLOT, lba + k)) throw this.fail(`bad block crc: segment ${seg.idx}, record at ${lo}, lba ${lba + k}`);
+        buf.copy(out, outAt + k * BLOCK_SIZE, k * BLOCK_SLOT + 4, (k + 1) * BLOCK_SLOT);
+      }
+    } finally {
+      this.segs.release(seg);
+    }
+  }
+}
