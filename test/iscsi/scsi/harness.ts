@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';
 import { silentLogger } from '../../../src/common/logger';
 import type { BlockDevice } from '../../../src/iscsi/block-device';
+import { FileDevice } from '../../../src/iscsi/device/file-device';
 import { MemoryDevice } from '../../../src/iscsi/device/memory-device';
 import { createScsiTarget } from '../../../src/iscsi/scsi';
 import type { Nexus, ScsiResult, ScsiTarget } from '../../../src/iscsi/scsi/types';
@@ -86,4 +87,16 @@ export function pattern(bytes: number, seed: number): Buffer {
   const out = Buffer.alloc(bytes);
   for (let i = 0; i < bytes; i += 1) out[i] = (i * 31 + seed) & 0xff;
   return out;
+}
+
+/** Device factories: every table-driven test runs against each real BlockDevice. */
+export function deviceFactories(dir: string, size = 16 * 1024 * 1024): Record<string, () => Promise<BlockDevice>> {
+  let n = 0;
+  return {
+    memory: async () => new MemoryDevice({ size, blockSize: 512, id: 'vol-memory-0001' }),
+    file: async () => {
+      n += 1;
+      return FileDevice.open(`${dir}/dev-${process.pid}-${n}.img`, { size });
+    },
+  };
 }
