@@ -17,14 +17,15 @@ export async function nodeGetVolumeStats(ctx: NodeContext, request: CsiRequest):
   const mount = await ctx.mounts.at(volumePath);
   if (!mount) return { usage: [], volume_condition: { abnormal: true, message: `${volumePath} is not mounted` } };
 
-  const device = await ctx.host.blockDevice(volumePath);
-  if (device && isDeviceNodeBind(mount, device.path)) {
+  // A published raw block volume is a device node bind-mounted at the path: its
+  // size is the device's, and statfs would describe /dev instead.
+  if (await ctx.host.blockDevice(volumePath)) {
     try {
-      const total = await ctx.host.deviceSizeBytes(device.path);
-      await ctx.host.probeRead(device.path);
+      const total = await ctx.host.deviceSizeBytes(volumePath);
+      await ctx.host.probeRead(volumePath);
       return { usage: [{ unit: 'BYTES', total }], volume_condition: { abnormal: false, message: 'volume is healthy' } };
     } catch (err) {
-      return { usage: [], volume_condition: { abnormal: true, message: `block device ${device.path} failed: ${errorText(err)}` } };
+      return { usage: [], volume_condition: { abnormal: true, message: `block device at ${volumePath} failed: ${errorText(err)}` } };
     }
   }
   try {

@@ -71,7 +71,7 @@ export async function startNodePlugin(options: { deviceTimeoutMs?: number } = {}
 }
 
 export function mountsUnder(prefix: string): ReturnType<typeof parseMountInfo> {
-  return parseMountInfo(readFileSync('/proc/self/mountinfo', 'utf8')).filter((m) => m.mountPoint.startsWith(prefix));
+  return parseMountInfo(readFileSync('/proc/self/mountinfo', 'utf8')).filter((m) => m.mountPoint === prefix || m.mountPoint.startsWith(`${prefix}/`));
 }
 
 export const MiB = 1024 * 1024;
