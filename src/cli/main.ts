@@ -2,7 +2,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { createRootLogger } from '../common/logger';
+import { registerReplicaAdminCommands } from './replica-admin-command';
+import { registerReplicaCommand } from './replica-command';
 import { registerSnapshotCommand } from './snapshot-command';
+import { registerTargetCommand } from './target-command';
 import { registerUpCommand } from './up-command';
 import { registerVolumeCommand } from './volume-command';
 
@@ -20,6 +23,8 @@ export function buildProgram(): Command {
   registerUpCommand(program, { createLogger });
   registerVolumeCommand(program);
   registerSnapshotCommand(program);
+  registerTargetCommand(program, { createLogger });
+  registerReplicaAdminCommands(registerReplicaCommand(program, { createLogger }));
   return program;
 }
 

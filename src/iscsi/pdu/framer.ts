@@ -83,6 +83,11 @@ export class PduFramer {
     return this.queue.length;
   }
 
+  /** Queues received bytes without framing them; `next()` pulls PDUs at the caller's pace. */
+  write(chunk: Buffer): void {
+    this.queue.push(chunk);
+  }
+
   /** Feeds received bytes; returns every PDU they complete. Throws PduError on a framing fault. */
   push(chunk: Buffer): RawPdu[] {
     this.queue.push(chunk);

@@ -51,6 +51,11 @@ export interface ScsiResult {
   sense?: Buffer;
   /** Data for the initiator; the transport truncates it to the expected length and reports the residual. */
   dataIn?: Buffer;
+  /**
+   * Bytes of Data-Out the CDB called for (writes). When set, the transport
+   * reports the residual against ExpectedDataTransferLength (RFC 7143 §11.4.5).
+   */
+  dataOutLength?: number;
 }
 
 /** The SCSI side of one iSCSI target: its LUNs and all task-set state. */
