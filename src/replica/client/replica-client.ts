@@ -1,0 +1,253 @@
+import { EventEmitter } from 'node:events';
+import { connect, type Socket } from 'node:net';
+import { errorCode } from '../../common/errors';
+import { silentLogger, type Logger } from '../../common/logger';
+import { encodeHeader, payloadCrcMatches, type FrameFields } from '../wire/frame-codec';
+import { FrameDecoder } from '../wire/frame-decoder';
+import { DEFAULT_MAX_PAYLOAD, FLAG_FUA, FLAG_RESPONSE, Opcode, Status, type Frame, type OpcodeValue, type ReplicaHello } from '../wire/protocol';
+import { ClientErrorCode, ReplicaClientError } from './client-errors';
+
+export interface ReplicaClientOptions {
+  readonly host: string;
+  readonly port: number;
+  /** The volume this client expects; the replica refuses the hello if it serves another. '' accepts any. */
+  readonly volumeId?: string;
+  readonly connectTimeoutMs?: number;
+  /** A request unanswered for this long means the replica is stuck: the connection is failed. */
+  readonly requestTimeoutMs?: number;
+  /** A ping is sent after this long without any frame from the replica. */
+  readonly keepAliveMs?: number;
+  readonly maxPayload?: number;
+  readonly logger?: Logger;
+}
+
+export interface PingResult {
+  readonly epoch: number;
+  readonly lastSeq: number;
+  readonly durableSeq: number;
+}
+
+interface Pending {
+  readonly opcode: OpcodeValue;
+  readonly deadline: number;
+  readonly resolve: (frame: Frame) => void;
+  readonly reject: (err: Error) => void;
+}
+
+const MAX_REQUEST_ID = 0xffffffff;
+
+/**
+ * The data-path client of one replica connection. Requests are pipelined and
+ * matched to replies by request id through one map of pending requests. One
+ * sweeping timer (not one per request) enforces the request timeout and sends
+ * keep-alive pings; because every request gets the same timeout, the map's
+ * insertion order is deadline order and the sweep looks at its first entry only.
+ * A timeout, a protocol fault or a disconnect fails every pending request with
+ * a stable code and closes the connection: the caller (the volume engine)
+ * decides what a lost replica means. Emits 'close' (with the error that closed
+ * the connection, if any) once; emits 'error' too when someone listens for it.
+ */
+export class ReplicaClient extends EventEmitter {
+  private readonly pending = new Map<number, Pending>();
+  private readonly decoder: FrameDecoder;
+  private readonly timer: NodeJS.Timeout;
+  private readonly log: Logger;
+  private nextId = 1;
+  private lastHeard = Date.now();
+  private pingOutstanding = false;
+  private drained: Promise<void> | undefined;
+  private closedWith: ReplicaClientError | undefined;
+  hello!: ReplicaHello;
+
+  private constructor(
+    private readonly socket: Socket,
+    private readonly requestTimeoutMs: number,
+    private readonly keepAliveMs: number,
+    maxPayload: number,
+    logger: Logger,
+  ) {
+    super();
+    this.log = logger;
+    this.decoder = new FrameDecoder(maxPayload);
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', (err) => this.fail(new ReplicaClientError(ClientErrorCode.Disconnected, `replica connection error: ${err.message}`, { cause: err })));
+    socket.on('close', () => this.fail(new ReplicaClientError(ClientErrorCode.Disconnected, 'replica connection closed')));
+    const sweepMs = Math.max(10, Math.min(requestTimeoutMs, keepAliveMs) / 4);
+    this.timer = setInterval(() => this.sweep(), sweepMs);
+    this.timer.unref();
+  }
+
+  /** Connects, then performs the hello handshake; fails with ERR_REPLICA_CONNECT(_TIMEOUT) or the replica's status code. */
+  static async connect(options: ReplicaClientOptions): Promise<ReplicaClient> {
+    const logger = (options.logger ?? silentLogger()).child({ replicaAddress: `${options.host}:${options.port}` });
+    const timeoutMs = options.connectTimeoutMs ?? 5000;
+    const socket = await new Promise<Socket>((resolve, reject) => {
+      const s = connect({ host: options.host, port: options.port });
+      const timer = setTimeout(() => {
+        s.destroy();
+        reject(new ReplicaClientError(ClientErrorCode.ConnectTimeout, `connect to ${options.host}:${options.port} timed out after ${timeoutMs} ms`));
+      }, timeoutMs);
+      s.once('connect', () => {
+        clearTimeout(timer);
+        s.removeAllListeners('error');
+        resolve(s);
+      });
+      s.once('error', (err) => {
+        clearTimeout(timer);
+        reject(new ReplicaClientError(ClientErrorCode.ConnectFailed, `connect to ${options.host}:${options.port} failed: ${err.message}`, { cause: err }));
+      });
+    });
+    const client = new ReplicaClient(socket, options.requestTimeoutMs ?? 10_000, options.keepAliveMs ?? 2_000, options.maxPayload ?? DEFAULT_MAX_PAYLOAD, logger);
+    try {
+      const reply = await client.request({ opcode: Opcode.Hello, requestId: 0 }, Buffer.from(options.volumeId ?? '', 'utf8'));
+      client.hello = JSON.parse(reply.payload.toString('utf8')) as ReplicaHello;
+    } catch (err) {
+      client.close();
+      throw err;
+    }
+    return client;
+  }
+
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+
+  get closed(): boolean {
+    return this.closedWith !== undefined;
+  }
+
+  async write(epoch: number, seq: number, offset: number, data: Buffer, options: { fua?: boolean } = {}): Promise<void> {
+    await this.request({ opcode: Opcode.Write, requestId: 0, epoch, seq, offset, length: data.length, flags: options.fua ? FLAG_FUA : 0 }, data);
+  }
+
+  /** Reads the head, or the named snapshot. */
+  async read(epoch: number, offset: number, length: number, snapshot?: string): Promise<Buffer> {
+    const reply = await this.request({ opcode: Opcode.Read, requestId: 0, epoch, offset, length }, snapshot ? Buffer.from(snapshot, 'utf8') : undefined);
+    if (reply.payload.length !== length) {
+      const err = this.protocolFault(`read of ${length} bytes answered with ${reply.payload.length}`);
+      this.fail(err);
+      throw err;
+    }
+    return reply.payload;
+  }
+
+  async unmap(epoch: number, seq: number, offset: number, length: number): Promise<void> {
+    await this.request({ opcode: Opcode.Unmap, requestId: 0, epoch, seq, offset, length });
+  }
+
+  async flush(epoch: number): Promise<void> {
+    await this.request({ opcode: Opcode.Flush, requestId: 0, epoch });
+  }
+
+  async ping(): Promise<PingResult> {
+    const reply = await this.request({ opcode: Opcode.Ping, requestId: 0 });
+    return { epoch: reply.epoch, lastSeq: reply.seq, durableSeq: reply.offset };
+  }
+
+  /** Closes the connection; pending requests fail with ERR_REPLICA_CLIENT_CLOSED. */
+  close(): void {
+    this.fail(new ReplicaClientError(ClientErrorCode.Closed, 'replica client closed'));
+  }
+
+  private async request(fields: FrameFields, payload?: Buffer): Promise<Frame> {
+    if (this.closedWith) throw this.closedWith;
+    const requestId = this.allocateId();
+    const header = encodeHeader({ ...fields, requestId }, payload);
+    const reply = new Promise<Frame>((resolve, reject) => {
+      this.pending.set(requestId, { opcode: fields.opcode, deadline: Date.now() + this.requestTimeoutMs, resolve, reject });
+    });
+    // Marked handled now: fail() may reject it while this request still waits for 'drain'.
+    reply.catch(() => undefined);
+    // Backpressure: while the socket's buffer is full, later requests wait for 'drain' (in order).
+    while (this.drained) await this.drained;
+    if (this.closedWith) return reply;
+    this.socket.cork();
+    let ok = this.socket.write(header);
+    if (payload && payload.length > 0) ok = this.socket.write(payload) && ok;
+    this.socket.uncork();
+    if (!ok && !this.drained) {
+      this.drained = new Promise((resolve) => {
+        const done = (): void => {
+          this.drained = undefined;
+          this.socket.off('drain', done);
+          this.socket.off('close', done);
+          resolve();
+        };
+        this.socket.on('drain', done);
+        this.socket.on('close', done);
+      });
+    }
+    const frame = await reply;
+    if (frame.status !== Status.Ok) throw ReplicaClientError.fromStatus(frame.status, frame.payload.toString('utf8', 0, 256), frame.epoch);
+    return frame;
+  }
+
+  private allocateId(): number {
+    for (;;) {
+      const id = this.nextId;
+      this.nextId = id === MAX_REQUEST_ID ? 1 : id + 1;
+      if (!this.pending.has(id)) return id;
+    }
+  }
+
+  private onData(chunk: Buffer): void {
+    this.lastHeard = Date.now();
+    try {
+      this.decoder.push(chunk, (frame) => this.onFrame(frame));
+    } catch (err) {
+      this.fail(this.protocolFault((err as Error).message, errorCode(err)));
+    }
+  }
+
+  private onFrame(frame: Frame): void {
+    if (this.closedWith) return;
+    const entry = this.pending.get(frame.requestId);
+    if ((frame.flags & FLAG_RESPONSE) === 0 || entry === undefined || entry.opcode !== frame.opcode) {
+      this.fail(this.protocolFault(`unexpected frame (opcode ${frame.opcode}, request ${frame.requestId})`));
+      return;
+    }
+    if (!payloadCrcMatches(frame, frame.payload)) {
+      this.fail(new ReplicaClientError(ClientErrorCode.ChecksumMismatch, `reply to request ${frame.requestId} failed its payload CRC32C`));
+      return;
+    }
+    this.pending.delete(frame.requestId);
+    if (frame.opcode === Opcode.Ping) this.pingOutstanding = false;
+    entry.resolve(frame);
+  }
+
+  private protocolFault(message: string, code?: string): ReplicaClientError {
+    return new ReplicaClientError(ClientErrorCode.Protocol, `replica protocol fault${code ? ` (${code})` : ''}: ${message}`);
+  }
+
+  private sweep(): void {
+    if (this.closedWith) return;
+    const now = Date.now();
+    const oldest = this.pending.values().next();
+    if (!oldest.done && oldest.value.deadline <= now) {
+      this.fail(new ReplicaClientError(ClientErrorCode.Timeout, `replica did not answer within ${this.requestTimeoutMs} ms`));
+      return;
+    }
+    if (!this.pingOutstanding && now - this.lastHeard >= this.keepAliveMs) {
+      this.pingOutstanding = true;
+      // Its deadline makes a silent peer fail the connection; its failure is reported there.
+      this.ping().catch(() => undefined);
+    }
+  }
+
+  /** Fails every pending request with `err`, closes the socket and reports once. */
+  private fail(err: ReplicaClientError): void {
+    if (this.closedWith) return;
+    this.closedWith = err;
+    clearInterval(this.timer);
+    this.socket.destroy();
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of pending) p.reject(err);
+    if (err.code !== ClientErrorCode.Closed) {
+      this.log.warn({ code: err.code, pending: pending.length }, 'replica connection failed');
+      if (this.listenerCount('error') > 0) this.emit('error', err);
+    }
+    this.emit('close', err.code === ClientErrorCode.Closed ? undefined : err);
+  }
+}

@@ -1,0 +1,224 @@
+import type { Socket } from 'node:net';
+import { errorCode } from '../../common/errors';
+import type { Logger } from '../../common/logger';
+import { encodeHeader, payloadCrcMatches } from '../wire/frame-codec';
+import { FrameDecoder } from '../wire/frame-decoder';
+import {
+  FLAG_FUA,
+  FLAG_RESPONSE,
+  OPCODE_NAMES,
+  Opcode,
+  Status,
+  STATUS_CODES,
+  type Frame,
+  type ReplicaHello,
+  type StatusValue,
+} from '../wire/protocol';
+import { storeErrorToWireStatus } from './error-mapping';
+import type { ReplicaContext } from './replica-context';
+
+export interface ConnectionLimits {
+  readonly maxPayload: number;
+  /** Pause reading while requests being served hold more payload bytes than this. */
+  readonly maxInflightBytes: number;
+  /** ... or while more requests than this are being served. */
+  readonly maxInflightRequests: number;
+}
+
+interface Reply {
+  status: StatusValue;
+  epoch?: number;
+  seq?: number;
+  offset?: number;
+  length?: number;
+  payload?: Buffer;
+}
+
+const EMPTY = Buffer.alloc(0);
+const OK: Reply = { status: Status.Ok };
+
+/**
+ * One data-path connection: decodes frames, serves them concurrently (replies
+ * carry the request id, so they may leave out of order) and applies
+ * backpressure both ways: reading pauses while in-flight work is over budget
+ * or while the socket's send buffer is full (write() returned false), and
+ * resumes on completion or 'drain'. A protocol fault closes this connection
+ * only, with one log line.
+ */
+export class DataConnection {
+  private readonly decoder: FrameDecoder;
+  private readonly log: Logger;
+  private inflightRequests = 0;
+  private inflightBytes = 0;
+  private waitingDrain = false;
+  private greeted = false;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly ctx: ReplicaContext,
+    private readonly limits: ConnectionLimits,
+    logger: Logger,
+  ) {
+    this.decoder = new FrameDecoder(limits.maxPayload);
+    this.log = logger.child({ remote: `${socket.remoteAddress}:${socket.remotePort}` });
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', (err) => this.log.debug({ err }, 'data connection error'));
+  }
+
+  /** Serves bytes read before this connection took the socket over (the protocol sniff). */
+  feed(chunk: Buffer): void {
+    this.onData(chunk);
+  }
+
+  private onData(chunk: Buffer): void {
+    try {
+      this.decoder.push(chunk, (frame) => this.dispatch(frame));
+    } catch (err) {
+      this.protocolFault(errorCode(err) ?? 'ERR_WIRE', (err as Error).message);
+    }
+  }
+
+  private protocolFault(code: string, message: string): void {
+    this.log.warn({ code, reason: message }, 'protocol fault, closing data connection');
+    this.ctx.metrics.protocolErrors.inc({ code });
+    this.socket.destroy();
+  }
+
+  private dispatch(frame: Frame): void {
+    if (this.socket.destroyed) return;
+    if ((frame.flags & FLAG_RESPONSE) !== 0) {
+      this.protocolFault('ERR_WIRE_UNEXPECTED_RESPONSE', 'a client sent a response frame');
+      return;
+    }
+    const held = frame.payload.length + (frame.opcode === Opcode.Read ? Math.min(frame.length, this.limits.maxPayload) : 0);
+    this.track(1, held);
+    const started = process.hrtime.bigint();
+    this.serve(frame)
+      .catch((err: unknown) => this.failure(frame, err))
+      .then((reply) => {
+        this.track(-1, -held);
+        this.finish(frame, reply, started);
+      })
+      .catch((err: unknown) => {
+        this.log.error({ err }, 'failed to send a reply, closing data connection');
+        this.socket.destroy();
+      });
+  }
+
+  private track(requests: number, bytes: number): void {
+    this.inflightRequests += requests;
+    this.inflightBytes += bytes;
+    this.ctx.metrics.inflightRequests.inc(requests);
+    this.ctx.metrics.inflightBytes.inc(bytes);
+    this.updateFlow();
+  }
+
+  private updateFlow(): void {
+    const over = this.inflightBytes > this.limits.maxInflightBytes || this.inflightRequests >= this.limits.maxInflightRequests;
+    if (over || this.waitingDrain) this.socket.pause();
+    else if (this.socket.isPaused()) this.socket.resume();
+  }
+
+  private finish(frame: Frame, reply: Reply, started: bigint): void {
+    const op = OPCODE_NAMES[frame.opcode];
+    const metrics = this.ctx.metrics;
+    metrics.ops.inc({ op, status: reply.status === Status.Ok ? 'ok' : STATUS_CODES[reply.status] });
+    metrics.latency.observe({ op }, Number(process.hrtime.bigint() - started) / 1e9);
+    if (reply.status === Status.Ok && frame.opcode === Opcode.Write) metrics.bytes.inc({ op }, frame.payload.length);
+    if (reply.status === Status.Ok && frame.opcode === Opcode.Read) metrics.bytes.inc({ op }, frame.length);
+    if (this.log.isLevelEnabled('trace')) this.log.trace({ op, requestId: frame.requestId, seq: frame.seq, offset: frame.offset, status: reply.status }, 'request served');
+    this.send(frame, reply);
+  }
+
+  private send(frame: Frame, reply: Reply): void {
+    if (this.socket.destroyed) return;
+    const payload = reply.payload ?? EMPTY;
+    const header = encodeHeader(
+      {
+        opcode: frame.opcode,
+        flags: FLAG_RESPONSE,
+        status: reply.status,
+        requestId: frame.requestId,
+        epoch: reply.epoch ?? frame.epoch,
+        seq: reply.seq ?? frame.seq,
+        offset: reply.offset ?? frame.offset,
+        length: reply.length ?? frame.length,
+      },
+      payload,
+    );
+    // Corked so header and payload leave in one writev, without copying the payload.
+    this.socket.cork();
+    let ok = this.socket.write(header);
+    if (payload.length > 0) ok = this.socket.write(payload) && ok;
+    this.socket.uncork();
+    if (!ok && !this.waitingDrain) {
+      this.waitingDrain = true;
+      this.socket.once('drain', () => {
+        this.waitingDrain = false;
+        this.updateFlow();
+      });
+      this.updateFlow();
+    }
+  }
+
+  private failure(frame: Frame, err: unknown): Reply {
+    const status = storeErrorToWireStatus(err);
+    if (status === Status.Internal) this.log.error({ err, op: OPCODE_NAMES[frame.opcode] }, 'request failed unexpectedly');
+    const reply: Reply = { status, payload: Buffer.from(String((err as Error)?.message ?? err).slice(0, 256)) };
+    // A fenced-off sender learns the epoch that fenced it.
+    if (status === Status.StaleEpoch) reply.epoch = this.ctx.epoch;
+    return reply;
+  }
+
+  private async serve(frame: Frame): Promise<Reply> {
+    const store = this.ctx.store;
+    if (!payloadCrcMatches(frame, frame.payload)) return { status: Status.ChecksumMismatch };
+    if (frame.opcode === Opcode.Hello) return this.hello(frame);
+    if (frame.opcode === Opcode.Ping) return this.ping();
+    if (!this.greeted) return { status: Status.NotReady, payload: Buffer.from('hello first') };
+    switch (frame.opcode) {
+      case Opcode.Write:
+        if (frame.payload.length === 0 || frame.length !== frame.payload.length) return { status: Status.BadRequest };
+        await store.write(frame.epoch, frame.seq, frame.offset, frame.payload, (frame.flags & FLAG_FUA) !== 0);
+        return OK;
+      case Opcode.Unmap:
+        await store.unmap(frame.epoch, frame.seq, frame.offset, frame.length);
+        return OK;
+      case Opcode.Flush:
+        await store.flush(frame.epoch);
+        return OK;
+      case Opcode.Read:
+        if (frame.length > this.limits.maxPayload) return { status: Status.BadRequest, payload: Buffer.from('read larger than the frame limit') };
+        if (frame.epoch < this.ctx.epoch) return { status: Status.StaleEpoch, epoch: this.ctx.epoch };
+        // An optional payload names a snapshot to read from instead of the head.
+        return { status: Status.Ok, payload: await store.read(frame.offset, frame.length, frame.payload.length > 0 ? frame.payload.toString('utf8') : undefined) };
+    }
+    return { status: Status.BadRequest };
+  }
+
+  private hello(frame: Frame): Reply {
+    const info = this.ctx.store.info();
+    const wanted = frame.payload.toString('utf8');
+    if (wanted !== '' && info.volumeId !== '' && wanted !== info.volumeId) {
+      return { status: Status.VolumeMismatch, payload: Buffer.from(`replica serves volume "${info.volumeId}"`) };
+    }
+    this.greeted = true;
+    const hello: ReplicaHello = {
+      replicaId: info.replicaId,
+      volumeId: info.volumeId,
+      size: info.size,
+      epoch: info.epoch,
+      lastSeq: info.lastSeq,
+      durableSeq: info.durableSeq,
+      state: info.state,
+      maxPayload: this.limits.maxPayload,
+    };
+    return { status: Status.Ok, epoch: info.epoch, seq: info.lastSeq, offset: info.durableSeq, length: 0, payload: Buffer.from(JSON.stringify(hello)) };
+  }
+
+  private ping(): Reply {
+    const info = this.ctx.store.info();
+    return { status: info.state === 'ok' ? Status.Ok : Status.Corrupt, epoch: info.epoch, seq: info.lastSeq, offset: info.durableSeq, length: 0 };
+  }
+}
