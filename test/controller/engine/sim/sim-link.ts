@@ -1,0 +1,179 @@
+import { LinkErrorCode, ReplicaLinkError, type EpochRun, type ReplicaLink, type ReplicaLinkStatus } from '../../../../src/controller/engine/replica-link';
+import type { ImageExtent, LogRecord, SnapshotInfo } from '../../../../src/replica/store-types';
+import type { Rng, SimClock } from './sim-clock';
+import type { SimReplica } from './sim-replica';
+
+/** Faults that belong to the network between the engine and one replica process. */
+export interface LinkFaults {
+  /** Requests and replies are held; when healed they fail as a reset connection would. */
+  partitioned: boolean;
+}
+
+interface Held {
+  readonly reject: (err: Error) => void;
+}
+
+/**
+ * One ordered connection from an engine to a SimReplica over the virtual
+ * clock. Requests arrive in the order sent, after a random latency; replies
+ * come back the same way. A crashed replica refuses (ERR_UNREACHABLE); a
+ * stopped one (SIGSTOP) holds requests and serves them in order when resumed;
+ * a partition holds everything and resets when healed.
+ */
+export class SimLink implements ReplicaLink {
+  readonly faults: LinkFaults = { partitioned: false };
+  /** Every (seq) stamped on this link by write/unmap, in send order: invariant 2 is checked on it. */
+  readonly sentSeqs: number[] = [];
+  private arriveTail = 0;
+  private replyTail = 0;
+  private held: Held[] = [];
+  private closed = false;
+
+  constructor(
+    readonly replica: SimReplica,
+    private readonly clock: SimClock,
+    private readonly rng: Rng,
+    private readonly latency: [number, number] = [1, 8],
+  ) {}
+
+  get id(): string {
+    return this.replica.id;
+  }
+
+  /** Fails every held request, as a reset connection does, and carries on. */
+  heal(): void {
+    this.faults.partitioned = false;
+    const held = this.held;
+    this.held = [];
+    for (const h of held) h.reject(new ReplicaLinkError(LinkErrorCode.Unreachable, this.id, 'connection reset'));
+  }
+
+  private exec<T>(fn: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (this.closed) {
+        reject(new ReplicaLinkError(LinkErrorCode.Unreachable, this.id, 'link closed'));
+        return;
+      }
+      const arrive = Math.max(this.arriveTail, this.clock.now() + this.rng.between(this.latency[0], this.latency[1]));
+      this.arriveTail = arrive;
+      const reply = (outcome: () => void): void => {
+        const at = Math.max(this.replyTail, this.clock.now() + this.rng.between(this.latency[0], this.latency[1]));
+        this.replyTail = at;
+        this.clock.setTimer(at - this.clock.now(), () => {
+          if (this.faults.partitioned) this.held.push({ reject });
+          else outcome();
+        });
+      };
+      const serve = (): void => {
+        if (!this.replica.up) {
+          reply(() => reject(new ReplicaLinkError(LinkErrorCode.Unreachable, this.id, 'connection refused')));
+          return;
+        }
+        try {
+          const value = fn();
+          reply(() => resolve(value));
+        } catch (err) {
+          reply(() => reject(err as Error));
+        }
+      };
+      this.clock.setTimer(arrive - this.clock.now(), () => {
+        if (this.faults.partitioned) this.held.push({ reject });
+        else if (this.replica.up && this.replica.stalled) this.replica.stallQueue.push(serve);
+        else serve();
+      });
+    });
+  }
+
+  write(epoch: number, seq: number, offset: number, data: Buffer, fua: boolean): Promise<void> {
+    this.sentSeqs.push(seq);
+    const copy = Buffer.from(data);
+    return this.exec(() => this.replica.write(epoch, seq, offset, copy, fua));
+  }
+
+  unmap(epoch: number, seq: number, offset: number, length: number): Promise<void> {
+    this.sentSeqs.push(seq);
+    return this.exec(() => this.replica.unmap(epoch, seq, offset, length));
+  }
+
+  flush(epoch: number): Promise<void> {
+    return this.exec(() => this.replica.flush(epoch));
+  }
+
+  read(offset: number, length: number, snapshot?: string): Promise<Buffer> {
+    return this.exec(() => this.replica.read(offset, length, snapshot));
+  }
+
+  ping(): Promise<void> {
+    return this.exec(() => undefined);
+  }
+
+  status(): Promise<ReplicaLinkStatus> {
+    return this.exec(() => this.replica.status());
+  }
+
+  setEpoch(epoch: number): Promise<void> {
+    return this.exec(() => this.replica.setEpoch(epoch));
+  }
+
+  truncateAfter(epoch: number, seq: number): Promise<void> {
+    return this.exec(() => this.replica.truncateAfter(epoch, seq));
+  }
+
+  beginRebuild(epoch: number, base: number): Promise<void> {
+    return this.exec(() => this.replica.beginRebuild(epoch, base));
+  }
+
+  finishRebuild(epoch: number, upTo: number, runs: readonly EpochRun[]): Promise<void> {
+    return this.exec(() => this.replica.finishRebuild(epoch, upTo, runs));
+  }
+
+  createSnapshot(epoch: number, name: string, seq: number): Promise<SnapshotInfo> {
+    return this.exec(() => this.replica.createSnapshot(epoch, name, seq));
+  }
+
+  deleteSnapshot(epoch: number, name: string): Promise<void> {
+    return this.exec(() => this.replica.deleteSnapshot(epoch, name));
+  }
+
+  listSnapshots(): Promise<SnapshotInfo[]> {
+    return this.exec(() => this.replica.listSnapshots());
+  }
+
+  revertToSnapshot(epoch: number, name: string, seq: number): Promise<void> {
+    return this.exec(() => this.replica.revertToSnapshot(epoch, name, seq));
+  }
+
+  /** Streams a list fetched once, a few items per round trip, each one subject to faults. */
+  private async *stream<T>(fetch: () => T[]): AsyncGenerator<T> {
+    const items = await this.exec(fetch);
+    for (let i = 0; i < items.length; i += 4) {
+      const batch = await this.exec(() => items.slice(i, i + 4));
+      yield* batch;
+    }
+  }
+
+  exportRecords(afterSeq: number): AsyncIterable<LogRecord> {
+    return this.stream(() => this.replica.exportRecords(afterSeq));
+  }
+
+  exportImage(options: { snapshot?: string }): AsyncIterable<ImageExtent> {
+    return this.stream(() => this.replica.exportImage(options.snapshot));
+  }
+
+  applyRecord(epoch: number, record: LogRecord): Promise<void> {
+    return this.exec(() => this.replica.applyRecord(epoch, record));
+  }
+
+  applyExtent(epoch: number, extent: ImageExtent): Promise<void> {
+    return this.exec(() => this.replica.applyExtent(epoch, extent));
+  }
+
+  resize(epoch: number, size: number): Promise<void> {
+    return this.exec(() => this.replica.resize(epoch, size));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.heal();
+  }
+}
