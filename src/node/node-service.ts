@@ -25,7 +25,7 @@ export interface NodeServiceOptions {
   readonly logger: Logger;
 }
 
-const byVolume = (request: CsiRequest): string[] => [`volume:${String(request.volume_id ?? '')}`];
+const byVolume = (request: CsiRequest): string[] => [`node-volume:${String(request.volume_id ?? '')}`];
 
 /** The CSI Node service: every RPC with its required fields and its per-volume lock. */
 export function nodeService(options: NodeServiceOptions): ServiceSpec {

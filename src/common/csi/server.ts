@@ -44,8 +44,9 @@ export async function startCsiServer(options: CsiServerOptions): Promise<Running
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   const services = csiServices();
-  // One lock set shared by both services: in mode `all` a node call and a
-  // controller call on one volume exclude each other too.
+  // One lock set for the process; each service names its keys apart
+  // (`volume:`, `node-volume:`), so a controller expand and a node expand of
+  // the same volume, which the CO legitimately overlaps, do not exclude each other.
   const ctx = { logger: options.logger, locks: new KeyedLocks(), metrics: options.registry ? createCsiCallMetrics(options.registry) : undefined };
   const server = new Server();
   server.addService(services.Identity, wrapService(options.identity, ctx));
