@@ -7,3 +7,4 @@ export type { BackoffPolicy, ChildSpec, ChildState, ChildStatus } from './superv
 export { allocatePort, isPortFree } from './ports';
 export { replicaDir, volumeDir, waitForPort } from './volume-processes';
 export type { TriremeInvocation } from './volume-processes';
+export { CsiLocalOrchestrator, snapshotNameFor, volumeNameFor } from './csi-orchestrator';

@@ -130,7 +130,7 @@ export class LocalOrchestrator {
     return port;
   }
 
-  async createVolume(request: { name: string; sizeBytes: number; replicaCount?: number }): Promise<VolumeDescription> {
+  async createVolume(request: { name: string; sizeBytes: number; replicaCount?: number; chap?: VolumeRecord['chap']; csi?: VolumeRecord['csi'] }): Promise<VolumeDescription> {
     const name = validateVolumeName(request.name);
     const sizeBytes = validateSize(request.sizeBytes);
     const count = request.replicaCount || DEFAULT_REPLICAS;
@@ -152,6 +152,8 @@ export class LocalOrchestrator {
         replicas,
         nextReplicaIndex: count,
         createdAt: new Date().toISOString(),
+        ...(request.chap ? { chap: request.chap } : {}),
+        ...(request.csi ? { csi: request.csi } : {}),
       };
       await this.options.records.put(record);
       this.options.logger.info({ volume: name, sizeBytes, replicas: count, portal: record.portalPort }, 'volume created');

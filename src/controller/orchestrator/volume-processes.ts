@@ -75,7 +75,13 @@ export class VolumeProcesses {
     args.push('--portal', hostPort(this.layout.host, r.portalPort));
     args.push('--management', hostPort(this.layout.host, r.managementPort));
     args.push('--metrics', hostPort(this.layout.host, r.metricsPort));
-    return { command: this.layout.trireme.command, args, env: this.layout.env, logFile: join(volumeDir(this.layout.dataDir, r.name), 'logs', 'controller.log') };
+    let env = this.layout.env;
+    if (r.chap) {
+      // The secret goes through the environment: argv is world-readable in /proc.
+      args.push('--chap-user', r.chap.user);
+      env = { ...(env ?? process.env), TRIREME_CHAP_SECRET: r.chap.secret };
+    }
+    return { command: this.layout.trireme.command, args, env, logFile: join(volumeDir(this.layout.dataDir, r.name), 'logs', 'controller.log') };
   }
 
   startReplica(index: number): SupervisedChild {

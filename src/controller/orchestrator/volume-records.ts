@@ -18,6 +18,10 @@ export interface VolumeRecord {
   readonly replicas: readonly ReplicaRecord[];
   readonly nextReplicaIndex: number;
   readonly createdAt: string;
+  /** One-way CHAP the target requires (CSI `chap: "true"`); the secret never goes on a command line. */
+  readonly chap?: { readonly user: string; readonly secret: string };
+  /** For volumes made through CSI: the request name and the file system the node makes. */
+  readonly csi?: { readonly name: string; readonly fsType: 'ext4' | 'xfs' };
 }
 
 /** Volume names become IQN suffixes, directory names and Kubernetes-style ids. */
