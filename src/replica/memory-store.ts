@@ -44,6 +44,7 @@ export class MemoryReplicaStore implements ReplicaStore {
   /** The head as of `logStartSeq`; the log holds every record after it. */
   private checkpoint: BlockMap = new Map();
   private logStartSeq = 0;
+  private revertSeq = 0;
   private log: LogRecord[] = [];
   private readonly snapshots = new Map<string, MemorySnapshot>();
   private errorReason: string | undefined;
@@ -151,6 +152,7 @@ export class MemoryReplicaStore implements ReplicaStore {
     this.log = [];
     this.lastSeq = Math.max(this.lastSeq, seq);
     this.logStartSeq = this.lastSeq;
+    this.revertSeq = this.lastSeq;
   }
 
   async *exportRecords(afterSeq: number): AsyncIterable<LogRecord> {
@@ -210,6 +212,9 @@ export class MemoryReplicaStore implements ReplicaStore {
 
   async truncateAfter(seq: number): Promise<void> {
     this.checkUsable();
+    if (seq >= this.lastSeq) return;
+    // As on disk: the head before a revert is gone, so no truncation crosses one.
+    if (this.revertSeq > 0) fail(StoreErrorCode.NotFound, `cannot truncate across a revert (seq ${this.revertSeq}); rebuild in full`);
     if (seq < this.logStartSeq) fail(StoreErrorCode.NotFound, `cannot truncate to seq ${seq}: the log starts after ${this.logStartSeq}`);
     this.log = this.log.filter((r) => r.seq <= seq);
     this.head = new Map(this.checkpoint);
