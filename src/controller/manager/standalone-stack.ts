@@ -3,6 +3,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { TriremeError } from '../../common/errors';
 import type { Logger } from '../../common/logger';
+import { reapOrphans, STACK_ENV } from '../orchestrator/orphans';
 import { LocalOrchestrator, type PortBases, type VolumeDescription } from '../orchestrator/local-orchestrator';
 import type { BackoffPolicy } from '../orchestrator/supervisor';
 import type { TriremeInvocation } from '../orchestrator/volume-processes';
@@ -63,11 +64,14 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const socketPath = managerSocketPath(dataDir);
   if (await socketAlive(socketPath)) throw new TriremeError('ERR_ALREADY_RUNNING', `a manager is already running on ${socketPath}`);
   const records = await VolumeRecords.open(join(dataDir, 'db'));
+  // Past the database lock no other manager runs here: whatever still carries this stack's mark is an orphan.
+  const orphans = await reapOrphans(dataDir);
+  if (orphans.length > 0) logger.warn({ pids: orphans }, 'ended processes left by a previous manager');
   const orchestrator = new LocalOrchestrator({
     dataDir,
     host: options.host ?? '127.0.0.1',
     trireme: options.trireme,
-    env: options.env,
+    env: { ...(options.env ?? process.env), [STACK_ENV]: dataDir },
     backoff: options.backoff,
     records,
     logger,

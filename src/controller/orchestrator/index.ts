@@ -8,3 +8,4 @@ export { allocatePort, isPortFree } from './ports';
 export { replicaDir, volumeDir, waitForPort } from './volume-processes';
 export type { TriremeInvocation } from './volume-processes';
 export { CsiLocalOrchestrator, snapshotNameFor, volumeNameFor } from './csi-orchestrator';
+export { findOrphans, reapOrphans, STACK_ENV } from './orphans';
