@@ -40,6 +40,11 @@ export interface CommandSpec {
   /** INQUIRY, REPORT LUNS and REQUEST SENSE neither report nor clear unit attentions (SAM-5 §5.14). */
   readonly skipsUnitAttention?: boolean;
   readonly handler: Handler;
+  /**
+   * Bytes of Data-Out the CDB calls for, when the command takes any; returned
+   * to the transport as ScsiResult.dataOutLength for the residual count.
+   */
+  readonly dataOut?: (cdb: Buffer, blockSize: number) => number;
 }
 
 type Entry = { readonly kind: 'unsupported' } | { readonly kind: 'command'; readonly spec: CommandSpec } | { readonly kind: 'service-actions'; readonly actions: Map<number, CommandSpec> };

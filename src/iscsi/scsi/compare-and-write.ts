@@ -1,6 +1,6 @@
 import type { CommandContext, CommandSpec } from './command-table';
 import { readU64 } from './cdb';
-import { fuaOf, takeDataOut, withRange } from './read-write';
+import { exactDataOut, fuaOf, withRange } from './read-write';
 import { invalidFieldInCdb, miscompare } from './sense';
 import { firstDifference } from './verify';
 
@@ -16,9 +16,9 @@ async function compareAndWrite(ctx: CommandContext): Promise<void> {
   const count = cdb[13];
   if (count > lu.limits.maxCompareAndWriteBlocks) throw invalidFieldInCdb(13);
   lu.checkRange(lba, count);
-  if (count === 0) return;
   const bytes = count * lu.blockSize;
-  const data = takeDataOut(ctx, 2 * bytes, 13);
+  const data = exactDataOut(ctx, 2 * bytes, 13);
+  if (count === 0) return;
   const expected = data.subarray(0, bytes);
   const replacement = data.subarray(bytes);
   const offset = lba * lu.blockSize;
@@ -37,4 +37,5 @@ export const COMPARE_AND_WRITE_SPEC: CommandSpec = {
   class: 'write',
   access: 'write',
   handler: compareAndWrite,
+  dataOut: (cdb, blockSize) => 2 * cdb[13] * blockSize,
 };

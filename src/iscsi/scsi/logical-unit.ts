@@ -4,13 +4,20 @@ import { RangeLock } from './range-lock';
 import { lbaOutOfRange } from './sense';
 import { UnitAttentions } from './unit-attention';
 
-/** Largest single READ/WRITE, in bytes; reported in the Block Limits VPD page (SBC-3 §6.5.3). */
-export const MAX_TRANSFER_BYTES = 8 * 1024 * 1024;
+/**
+ * Largest single READ/WRITE, in bytes; reported in the Block Limits VPD page
+ * (SBC-3 §6.5.3). The transport bounds the bytes in flight per connection,
+ * so a large limit costs memory only when an initiator uses it.
+ */
+export const MAX_TRANSFER_BYTES = 32 * 1024 * 1024;
 export const OPTIMAL_TRANSFER_BYTES = 1024 * 1024;
-/** UNMAP and WRITE SAME deallocate or fill up to this much per command. */
-export const MAX_UNMAP_BYTES = 1024 * 1024 * 1024;
+/**
+ * UNMAP and WRITE SAME deallocate or fill up to this many blocks per command:
+ * 2^20, the most initiators consider sane (libiscsi checks for it).
+ */
+export const MAX_UNMAP_BLOCKS = 1024 * 1024;
 export const MAX_UNMAP_DESCRIPTORS = 64;
-export const MAX_WRITE_SAME_BYTES = 1024 * 1024 * 1024;
+export const MAX_WRITE_SAME_BLOCKS = 1024 * 1024;
 /** COMPARE AND WRITE's NUMBER OF LOGICAL BLOCKS is one byte (SBC-3 §5.2). */
 export const MAX_COMPARE_AND_WRITE_BLOCKS = 255;
 /** Devices store in pages of at least 4 KiB: the physical block and unmap granularity. */
@@ -44,9 +51,9 @@ export class LogicalUnit {
     this.limits = {
       maxTransferBlocks: MAX_TRANSFER_BYTES / bs,
       optimalTransferBlocks: OPTIMAL_TRANSFER_BYTES / bs,
-      maxUnmapBlocks: MAX_UNMAP_BYTES / bs,
+      maxUnmapBlocks: MAX_UNMAP_BLOCKS,
       maxUnmapDescriptors: MAX_UNMAP_DESCRIPTORS,
-      maxWriteSameBlocks: MAX_WRITE_SAME_BYTES / bs,
+      maxWriteSameBlocks: MAX_WRITE_SAME_BLOCKS,
       maxCompareAndWriteBlocks: MAX_COMPARE_AND_WRITE_BLOCKS,
       granularityBlocks: Math.max(1, PHYSICAL_BLOCK_BYTES / bs),
     };

@@ -117,7 +117,7 @@ function checkPage(lu: LogicalUnit, list: Buffer, offset: number): number {
 }
 
 export const MODE_SPECS: readonly CommandSpec[] = [
-  { name: 'MODE SELECT(6)', opcode: 0x15, usage: [0x15, 0x11, 0, 0, 0xff, CONTROL_BYTE], class: 'other', access: 'write', handler: modeSelect },
+  { name: 'MODE SELECT(6)', opcode: 0x15, usage: [0x15, 0x11, 0, 0, 0xff, CONTROL_BYTE], class: 'other', access: 'write', handler: modeSelect, dataOut: (cdb) => cdb[4] },
   { name: 'MODE SENSE(6)', opcode: 0x1a, usage: [0x1a, 0x08, 0xff, 0xff, 0xff, CONTROL_BYTE], class: 'inquiry', access: 'read', handler: modeSense },
   {
     name: 'MODE SELECT(10)',
@@ -126,6 +126,7 @@ export const MODE_SPECS: readonly CommandSpec[] = [
     class: 'other',
     access: 'write',
     handler: modeSelect,
+    dataOut: (cdb) => cdb.readUInt16BE(7),
   },
   {
     name: 'MODE SENSE(10)',

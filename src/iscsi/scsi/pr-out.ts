@@ -203,4 +203,5 @@ export const PR_OUT_SPECS: readonly CommandSpec[] = NAMES.map((name, action) => 
   class: 'reservation',
   access: 'always',
   handler: persistentReserveOut,
+  dataOut: (cdb: Buffer) => cdb.readUInt32BE(5),
 }));

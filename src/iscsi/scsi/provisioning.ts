@@ -1,7 +1,7 @@
 import type { CommandContext, CommandSpec } from './command-table';
-import { readU64, truncate, writeU64 } from './cdb';
+import { readU64 } from './cdb';
 import type { LogicalUnit } from './logical-unit';
-import { takeDataOut, withRange } from './read-write';
+import { exactDataOut, withRange } from './read-write';
 import { invalidFieldInCdb, invalidFieldInParameterList, lbaOutOfRange, parameterListLengthError } from './sense';
 
 const CONTROL = 0x00;
@@ -27,7 +27,13 @@ async function writeSame(ctx: CommandContext): Promise<void> {
   lu.checkRange(lba, count);
   if (count > lu.limits.maxWriteSameBlocks) throw invalidFieldInCdb(lengthByte);
   const bs = lu.blockSize;
-  const block = ndob ? Buffer.alloc(bs) : takeDataOut(ctx, bs, lengthByte);
+  let block: Buffer;
+  if (ndob) {
+    exactDataOut(ctx, 0, 1);
+    block = Buffer.alloc(bs);
+  } else {
+    block = exactDataOut(ctx, bs, lengthByte);
+  }
   const zero = block.every((b) => b === 0);
   await withRange(lu, lba, count, async () => {
     if (unmap && zero) {
@@ -47,6 +53,11 @@ async function fill(lu: LogicalUnit, lba: number, count: number, block: Buffer):
     const n = Math.min(pieceBlocks, count - done);
     await lu.device.write((lba + done) * bs, n === pieceBlocks ? piece : piece.subarray(0, n * bs));
   }
+}
+
+/** One logical block of Data-Out, none with NDOB=1 (WRITE SAME(16) only). */
+function writeSameDataOut(cdb: Buffer, blockSize: number): number {
+  return cdb[0] === 0x93 && (cdb[1] & 0x01) !== 0 ? 0 : blockSize;
 }
 
 interface UnmapDescriptor {
@@ -92,24 +103,6 @@ async function unmap(ctx: CommandContext): Promise<void> {
   }
 }
 
-/**
- * GET LBA STATUS (SBC-3 §5.6): BlockDevice does not expose its allocation
- * map, so one descriptor reports the rest of the medium as "mapped or
- * unknown" (provisioning status 0), which SBC-4 allows.
- */
-function getLbaStatus(ctx: CommandContext): Buffer {
-  const { lu, cdb } = ctx;
-  const lba = readU64(cdb, 2);
-  const blocks = lu.blocks();
-  if (!(lba < blocks)) throw lbaOutOfRange();
-  const data = Buffer.alloc(24);
-  data.writeUInt32BE(20, 0);
-  writeU64(data, 8, lba);
-  data.writeUInt32BE(Math.min(blocks - lba, 0xffffffff), 16);
-  data[20] = 0x00;
-  return truncate(data, cdb.readUInt32BE(10));
-}
-
 export const PROVISIONING_SPECS: readonly CommandSpec[] = [
   {
     name: 'WRITE SAME(10)',
@@ -118,8 +111,9 @@ export const PROVISIONING_SPECS: readonly CommandSpec[] = [
     class: 'write',
     access: 'write',
     handler: writeSame,
+    dataOut: writeSameDataOut,
   },
-  { name: 'UNMAP', opcode: 0x42, usage: [0x42, 0x00, 0, 0, 0, 0, GROUP, 0xff, 0xff, CONTROL], class: 'unmap', access: 'write', handler: unmap },
+  { name: 'UNMAP', opcode: 0x42, usage: [0x42, 0x00, 0, 0, 0, 0, GROUP, 0xff, 0xff, CONTROL], class: 'unmap', access: 'write', handler: unmap, dataOut: (cdb) => cdb.readUInt16BE(7) },
   {
     name: 'WRITE SAME(16)',
     opcode: 0x93,
@@ -127,14 +121,6 @@ export const PROVISIONING_SPECS: readonly CommandSpec[] = [
     class: 'write',
     access: 'write',
     handler: writeSame,
-  },
-  {
-    name: 'GET LBA STATUS',
-    opcode: 0x9e,
-    serviceAction: 0x12,
-    usage: [0x9e, 0x12, ...new Array<number>(12).fill(0xff), 0x00, CONTROL],
-    class: 'inquiry',
-    access: 'read',
-    handler: getLbaStatus,
+    dataOut: writeSameDataOut,
   },
 ];

@@ -1,7 +1,7 @@
 import type { CommandContext, CommandSpec } from './command-table';
 import { readU64 } from './cdb';
 import type { LogicalUnit } from './logical-unit';
-import { deviceErrorToScsi, invalidFieldInCdb } from './sense';
+import { ASC, ScsiError, SenseKey, deviceErrorToScsi, invalidFieldInCdb } from './sense';
 
 const CONTROL = 0x00;
 /** DPO (ignored: there is no cache to bypass), FUA, FUA_NV (obsolete, accepted). */
@@ -42,15 +42,43 @@ export function checkTransfer(lu: LogicalUnit, range: BlockRange): void {
 }
 
 /**
- * The Data-Out a write needs. A short Data-Out would leave blocks with
- * undefined content, so the command is refused before anything is written
- * (the transport reports the underflow residual).
+ * The Data-Out a write stores, when the initiator's ExpectedDataTransferLength
+ * and the CDB disagree (RFC 7143 §11.4.5.1, the FCP-4 §9.4.2 rules that
+ * libiscsi checks): extra Data-Out is ignored; a short one that still holds
+ * whole blocks is written as far as it goes, and the transport reports the
+ * overflow residual so the initiator knows. A short one ending inside a block
+ * cannot be stored without inventing data: INVALID FIELD IN COMMAND
+ * INFORMATION UNIT, nothing written.
  */
-export function takeDataOut(ctx: CommandContext, bytes: number, lengthByte: number): Buffer {
+export function writableDataOut(ctx: CommandContext, bytes: number, blockSize: number): Buffer {
+  const data = ctx.command.dataOut ?? Buffer.alloc(0);
+  if (data.length >= bytes) return data.length === bytes ? data : data.subarray(0, bytes);
+  if (data.length % blockSize !== 0) throw ScsiError.of(SenseKey.IllegalRequest, ASC.InvalidFieldInCommandInformationUnit);
+  return data;
+}
+
+/** Data-Out that must be complete (compare data): a short one is INVALID FIELD IN COMMAND INFORMATION UNIT. */
+export function takeDataOut(ctx: CommandContext, bytes: number): Buffer {
   const data = ctx.command.dataOut;
   if (bytes === 0) return Buffer.alloc(0);
-  if (!data || data.length < bytes) throw invalidFieldInCdb(lengthByte);
+  if (!data || data.length < bytes) throw ScsiError.of(SenseKey.IllegalRequest, ASC.InvalidFieldInCommandInformationUnit);
   return data.length === bytes ? data : data.subarray(0, bytes);
+}
+
+/**
+ * For commands whose Data-Out size is fixed by the CDB in a way that a
+ * mismatch means a confused initiator (WRITE SAME, COMPARE AND WRITE), the
+ * Data-Out must be exactly that size.
+ */
+export function exactDataOut(ctx: CommandContext, bytes: number, lengthByte: number): Buffer {
+  const data = ctx.command.dataOut ?? Buffer.alloc(0);
+  if (data.length !== bytes) throw invalidFieldInCdb(lengthByte);
+  return data;
+}
+
+/** Data-Out bytes a READ/WRITE-shaped CDB calls for, for the transport's residual (RFC 7143 §11.4.5). */
+export function rangeDataOut(cdb: Buffer, blockSize: number): number {
+  return decodeRange(cdb).count * blockSize;
 }
 
 /** Runs `body` with the range locked against overlapping writes (COMPARE AND WRITE atomicity). */
@@ -81,8 +109,8 @@ async function write(ctx: CommandContext): Promise<void> {
   const { lu, cdb } = ctx;
   const range = decodeRange(cdb);
   checkTransfer(lu, range);
-  const data = takeDataOut(ctx, range.count * lu.blockSize, range.lengthByte);
-  if (range.count === 0) return;
+  const data = writableDataOut(ctx, range.count * lu.blockSize, lu.blockSize);
+  if (data.length === 0) return;
   await withRange(lu, range.lba, range.count, () => lu.device.write(range.lba * lu.blockSize, data, { fua: fuaOf(cdb) }));
 }
 
@@ -120,7 +148,8 @@ function rw(name: string, opcode: number, handler: (ctx: CommandContext) => Prom
   else if (group === 1) usage = [opcode, RW_FLAGS, 0xff, 0xff, 0xff, 0xff, GROUP, 0xff, 0xff, CONTROL];
   else if (group === 5) usage = [opcode, RW_FLAGS, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, GROUP, CONTROL];
   else usage = [opcode, RW_FLAGS, ...new Array<number>(12).fill(0xff), GROUP, CONTROL];
-  return { name, opcode, usage, class: isRead ? 'read' : 'write', access: isRead ? 'read' : 'write', handler };
+  const dataOut = isRead ? undefined : rangeDataOut;
+  return { name, opcode, usage, class: isRead ? 'read' : 'write', access: isRead ? 'read' : 'write', handler, dataOut };
 }
 
 export const READ_WRITE_SPECS: readonly CommandSpec[] = [

@@ -46,6 +46,7 @@ export const ASC = {
   UnrecoveredReadError: { asc: 0x11, ascq: 0x00 },
   ParameterListLengthError: { asc: 0x1a, ascq: 0x00 },
   MiscompareDuringVerify: { asc: 0x1d, ascq: 0x00 },
+  InvalidFieldInCommandInformationUnit: { asc: 0x0e, ascq: 0x03 },
   InvalidCommandOperationCode: { asc: 0x20, ascq: 0x00 },
   LbaOutOfRange: { asc: 0x21, ascq: 0x00 },
   InvalidFieldInCdb: { asc: 0x24, ascq: 0x00 },

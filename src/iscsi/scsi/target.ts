@@ -112,6 +112,7 @@ class Target implements ScsiTarget, TargetInfo {
     if (command.signal?.aborted) return { status: ScsiStatus.TaskAborted };
     const { cdb, nexus } = command;
     this.touch(nexus);
+    let dataOutLength: number | undefined;
     try {
       if (cdb.length === 0) throw invalidOperationCode();
       const lu = this.luns.get(command.lun);
@@ -134,9 +135,10 @@ class Target implements ScsiTarget, TargetInfo {
       if (lu.reservations.conflicts(nexus.id, spec.access) || legacyConflicts(lu, nexus.id, spec)) {
         return { status: ScsiStatus.ReservationConflict };
       }
-      return await this.dispatch(spec, { command, cdb, lu, target: this });
+      dataOutLength = spec.dataOut?.(cdb, lu.blockSize);
+      return withDataOut(await this.dispatch(spec, { command, cdb, lu, target: this }), dataOutLength);
     } catch (err) {
-      return this.failure(err, command);
+      return withDataOut(this.failure(err, command), dataOutLength);
     }
   }
 
@@ -195,6 +197,10 @@ class Target implements ScsiTarget, TargetInfo {
   raise(lu: LogicalUnit, code: Asc): void {
     for (const id of this.nexuses.keys()) lu.unitAttentions.add(id, code);
   }
+}
+
+function withDataOut(result: ScsiResult, dataOutLength: number | undefined): ScsiResult {
+  return dataOutLength === undefined || result.dataOutLength !== undefined ? result : { ...result, dataOutLength };
 }
 
 function good(dataIn: Buffer): ScsiResult {

@@ -1,6 +1,6 @@
 import type { CommandContext, CommandSpec } from './command-table';
 import type { LogicalUnit } from './logical-unit';
-import { checkTransfer, decodeRange, takeDataOut, withRange } from './read-write';
+import { checkTransfer, decodeRange, rangeDataOut, takeDataOut, withRange, writableDataOut } from './read-write';
 import { deviceErrorToScsi, invalidFieldInCdb, miscompare } from './sense';
 
 const CONTROL = 0x00;
@@ -52,14 +52,14 @@ async function verify(ctx: CommandContext): Promise<void> {
   }
   if (bytchk === 1) {
     checkTransfer(lu, range);
-    const expected = takeDataOut(ctx, range.count * bs, range.lengthByte);
+    const expected = takeDataOut(ctx, range.count * bs);
     await readInPieces(lu, range.lba, range.count, (data, first) => {
       const at = firstDifference(expected.subarray(first * bs, first * bs + data.length), data);
       if (at >= 0) throw miscompare(first * bs + at);
     });
     return;
   }
-  const block = takeDataOut(ctx, bs, range.lengthByte);
+  const block = takeDataOut(ctx, bs);
   await readInPieces(lu, range.lba, range.count, (data, first) => {
     for (let b = 0; b * bs < data.length; b += 1) {
       const at = firstDifference(block, data.subarray(b * bs, (b + 1) * bs));
@@ -79,8 +79,8 @@ async function writeAndVerify(ctx: CommandContext): Promise<void> {
   const bytchk = (cdb[1] >> 1) & 0x03;
   if (bytchk > 1) throw invalidFieldInCdb(1, 2);
   checkTransfer(lu, range);
-  const data = takeDataOut(ctx, range.count * lu.blockSize, range.lengthByte);
-  if (range.count === 0) return;
+  const data = writableDataOut(ctx, range.count * lu.blockSize, lu.blockSize);
+  if (data.length === 0) return;
   const offset = range.lba * lu.blockSize;
   await withRange(lu, range.lba, range.count, async () => {
     await lu.device.write(offset, data, { fua: true });
@@ -91,13 +91,20 @@ async function writeAndVerify(ctx: CommandContext): Promise<void> {
   });
 }
 
+/** VERIFY carries Data-Out only with BYTCHK: the whole range for 01b, one block for 11b. */
+function verifyDataOut(cdb: Buffer, blockSize: number): number {
+  const bytchk = (cdb[1] >> 1) & 0x03;
+  if (bytchk === 1) return rangeDataOut(cdb, blockSize);
+  return bytchk === 3 ? blockSize : 0;
+}
+
 function spec(name: string, opcode: number, handler: (ctx: CommandContext) => Promise<void>, isVerify: boolean): CommandSpec {
   const group = opcode >> 5;
   let usage: number[];
   if (group === 1) usage = [opcode, VERIFY_FLAGS, 0xff, 0xff, 0xff, 0xff, GROUP, 0xff, 0xff, CONTROL];
   else if (group === 5) usage = [opcode, VERIFY_FLAGS, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, GROUP, CONTROL];
   else usage = [opcode, VERIFY_FLAGS, ...new Array<number>(12).fill(0xff), GROUP, CONTROL];
-  return { name, opcode, usage, class: isVerify ? 'verify' : 'write', access: isVerify ? 'read' : 'write', handler };
+  return { name, opcode, usage, class: isVerify ? 'verify' : 'write', access: isVerify ? 'read' : 'write', handler, dataOut: isVerify ? verifyDataOut : rangeDataOut };
 }
 
 export const VERIFY_SPECS: readonly CommandSpec[] = [

@@ -44,7 +44,12 @@ test('COMPARE AND WRITE writes on a match and reports the miscompare offset othe
   assert.deepEqual([...sense.subarray(0, 7)], [0xf0, 0, 0x0e, 0, 0, 0x02, 0xbc]);
   assert.deepEqual(await h.good(cdb10(0x28, 10, 2)), replacement, 'nothing written on a miscompare');
   await h.good(caw(10, 0));
+  // The Data-Out must be exactly verify + write blocks.
   assertCheck(await h.run(caw(10, 2), { dataOut: old }), 0x5, 0x24, 0x00);
+  assertCheck(await h.run(caw(10, 1), { dataOut: Buffer.concat([replacement, old]) }), 0x5, 0x24, 0x00);
+  assertCheck(await h.run(caw(10, 0), { dataOut: old }), 0x5, 0x24, 0x00);
+  assert.deepEqual(await h.good(cdb10(0x28, 10, 2)), replacement);
+  assert.equal((await h.run(caw(10, 2), { dataOut: Buffer.concat([replacement, old]) })).dataOutLength, 2048);
   assertCheck(await h.run(caw(64 * 2048 - 1, 2), { dataOut: Buffer.concat([old, old]) }), 0x5, 0x21, 0x00);
 });
 

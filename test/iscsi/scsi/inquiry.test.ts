@@ -40,13 +40,13 @@ test('VPD pages 00h, 80h, B0h, B1h, B2h', async () => {
   assert.equal(limits.length, 64);
   assert.deepEqual([...limits.subarray(0, 6)], [0, 0xb0, 0, 0x3c, 0x01, 255]);
   assert.equal(limits.readUInt16BE(6), 8, 'optimal transfer granularity: 4 KiB');
-  assert.equal(limits.readUInt32BE(8), 16384, 'max transfer: 8 MiB of 512-byte blocks');
+  assert.equal(limits.readUInt32BE(8), 65536, 'max transfer: 32 MiB of 512-byte blocks');
   assert.equal(limits.readUInt32BE(12), 2048);
-  assert.equal(limits.readUInt32BE(20), 2097152, 'max unmap LBA count: 1 GiB');
+  assert.equal(limits.readUInt32BE(20), 1048576, 'max unmap LBA count: 2^20');
   assert.equal(limits.readUInt32BE(24), 64, 'max unmap descriptors');
   assert.equal(limits.readUInt32BE(28), 8, 'unmap granularity');
   assert.equal(limits.readUInt32BE(32), 0x80000000, 'UGAVALID, alignment 0');
-  assert.equal(limits.readBigUInt64BE(36), 2097152n, 'max write same length');
+  assert.equal(limits.readBigUInt64BE(36), 1048576n, 'max write same length');
   const characteristics = await h.good(inquiry(1, 0xb1));
   assert.deepEqual([...characteristics.subarray(0, 6)], [0, 0xb1, 0, 0x3c, 0x00, 0x01]);
   assert.deepEqual([...(await h.good(inquiry(1, 0xb2)))], [0, 0xb2, 0, 4, 0, 0xe4, 0x02, 0]);

@@ -67,19 +67,27 @@ for (const [deviceName, make] of Object.entries(deviceFactories(dir))) {
       await h.device.close();
     });
 
-    test('a short Data-Out is refused and writes nothing', async () => {
+    test('Data-Out shorter or longer than the transfer length (RFC 7143 §11.4.5.1)', async () => {
       const h = await harness(await make());
-      const sense = assertCheck(await h.run(cdb10(0x2a, 0, 4), { dataOut: pattern(3 * 512, 1) }), 0x5, 0x24, 0x00);
-      assert.deepEqual([...sense.subarray(15)], [0xc0, 0, 7]);
-      assertCheck(await h.run(cdb10(0x2a, 0, 1)), 0x5, 0x24, 0x00);
-      assert.deepEqual(await h.good(cdb10(0x28, 0, 4)), Buffer.alloc(2048));
+      // Whole blocks are written as far as they go; the residual tells the initiator.
+      const short = await h.run(cdb10(0x2a, 0, 4), { dataOut: pattern(3 * 512, 1) });
+      assert.equal(short.status, 0);
+      assert.equal(short.dataOutLength, 2048, 'the transport needs it for the overflow residual');
+      assert.deepEqual(await h.good(cdb10(0x28, 0, 4)), Buffer.concat([pattern(3 * 512, 1), Buffer.alloc(512)]));
+      await h.good(cdb10(0x2a, 0, 1));
+      // Ending inside a block: refused, nothing written.
+      assertCheck(await h.run(cdb10(0x2a, 0, 2), { dataOut: Buffer.alloc(700, 9) }), 0x5, 0x0e, 0x03);
+      assert.deepEqual(await h.good(cdb10(0x28, 0, 1)), pattern(512, 1));
+      await h.good(cdb10(0x2a, 0, 4), { dataOut: Buffer.alloc(2048) });
+      const long = await h.run(cdb10(0x2a, 0, 1), { dataOut: pattern(2048, 4) });
+      assert.equal(long.status, 0);
+      assert.equal(long.dataOutLength, 512);
+      assert.deepEqual(await h.good(cdb10(0x28, 0, 2)), Buffer.concat([pattern(2048, 4).subarray(0, 512), Buffer.alloc(512)]));
       await h.device.close();
     });
 
-    test('transfers above MAXIMUM TRANSFER LENGTH and protection fields are invalid fields', async () => {
+    test('protection fields are invalid fields; DPO and FUA are accepted', async () => {
       const h = await harness(await make());
-      assertCheck(await h.run(cdb16(0x88, 0, 16385)), 0x5, 0x24, 0x00);
-      assert.equal((await h.good(cdb16(0x88, 0, 16384))).length, 8 * 1024 * 1024);
       const rdprotect = assertCheck(await h.run(cdb10(0x28, 0, 1, 0x20)), 0x5, 0x24, 0x00);
       assert.deepEqual([...rdprotect.subarray(15)], [0xcd, 0, 1]);
       // DPO and FUA are accepted.
@@ -103,6 +111,13 @@ class RecordingDevice extends MemoryDevice {
     this.flushes += 1;
   }
 }
+
+test('transfers above MAXIMUM TRANSFER LENGTH (32 MiB) are invalid fields', async () => {
+  const h = await harness(new MemoryDevice({ size: 64 * 1024 * 1024, id: 'big' }));
+  const sense = assertCheck(await h.run(cdb16(0x88, 0, 65537)), 0x5, 0x24, 0x00);
+  assert.deepEqual([...sense.subarray(15)], [0xc0, 0, 10]);
+  assert.equal((await h.good(cdb16(0x88, 0, 65536))).length, 32 * 1024 * 1024);
+});
 
 test('FUA reaches the device; WRITE(6) has no FUA bit', async () => {
   const device = new RecordingDevice({ size: 1 << 20, id: 'rec' });
