@@ -61,6 +61,7 @@ export class Checkpointer {
       });
     const snapshots: Record<string, number[]> = {};
     for (const [name, s] of core.snaps) snapshots[name] = ids(s.view);
+    const head = ids(core.head);
     const active = core.appender.active;
     const ckpt: Checkpoint = {
       replaySegIdx: active?.idx ?? 0,
@@ -72,7 +73,7 @@ export class Checkpointer {
       revertSeq: core.revertSeq,
       compactedSeq: core.compactedSeq,
       segments: core.segs.all().map((s) => core.segs.meta(s)),
-      head: ids(core.head),
+      head,
       snapshots,
     };
     return { ckpt, chunks, fresh, referenced };
