@@ -223,6 +223,7 @@ export class IscsiSession {
   }
 
   private finish(task: Task, result: ScsiResult): void {
+    const r2tCount = task.collector?.r2tCount ?? 0;
     this.forget(task);
     if (task.aborted || this.ended) return;
     const pdu = task.pdu;
@@ -235,7 +236,7 @@ export class IscsiSession {
       read: pdu.read,
       write: pdu.write,
       expectedDataTransferLength: pdu.bidiReadLength ?? pdu.expectedDataTransferLength,
-      r2tCount: task.collector?.r2tCount ?? 0,
+      r2tCount,
     };
     this.channel.send(responsePdus(command, result, limits));
   }
