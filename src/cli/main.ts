@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { createRootLogger } from '../common/logger';
+import { registerCsiCommand } from './csi-command';
 import { registerReplicaAdminCommands } from './replica-admin-command';
 import { registerReplicaCommand } from './replica-command';
 import { registerSnapshotCommand } from './snapshot-command';
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerSnapshotCommand(program);
   registerTargetCommand(program, { createLogger });
   registerReplicaAdminCommands(registerReplicaCommand(program, { createLogger }));
+  registerCsiCommand(program, { createLogger });
   return program;
 }
 

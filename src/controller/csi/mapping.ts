@@ -1,4 +1,5 @@
-import { CsiError, alreadyExists, failedPrecondition, notFound, resourceExhausted, unavailable, type Snapshot, type Volume, type VolumeCondition, type VolumeContentSource } from '../../common/csi';
+import { status } from '@grpc/grpc-js';
+import { CsiError, alreadyExists, failedPrecondition, invalidArgument, notFound, resourceExhausted, unavailable, type Snapshot, type Volume, type VolumeCondition, type VolumeContentSource } from '../../common/csi';
 import { errorCode } from '../../common/errors';
 import { ORCHESTRATOR_ERRORS, type ContentSource, type OrchestratedSnapshot, type OrchestratedVolume } from './orchestrator';
 
@@ -20,7 +21,14 @@ export function mapOrchestratorError(err: unknown): unknown {
     case 'ERR_ALREADY_EXISTS':
       return alreadyExists(message);
     case ORCHESTRATOR_ERRORS.unavailable:
+    case 'ERR_UNAVAILABLE':
       return unavailable(message);
+    // An orchestrator that cannot do what was asked (a clone source it has no
+    // copy path for) says so; the CO must not retry.
+    case 'ERR_UNIMPLEMENTED':
+      return new CsiError(status.UNIMPLEMENTED, message);
+    case 'ERR_INVALID_ARGUMENT':
+      return invalidArgument(message);
     default:
       return err;
   }

@@ -1,0 +1,112 @@
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { identityService, startCsiServer, type ServiceSpec } from '../common/csi';
+import { InvalidArgumentError } from '../common/errors';
+import { startHttpEndpoint } from '../common/http-endpoint';
+import { parseHostPort } from '../common/host-port';
+import type { Logger } from '../common/logger';
+import { createRegistry } from '../common/metrics';
+import { controllerService, orchestratorFactory, registeredOrchestrators, registerOrchestrator, type Orchestrator } from '../controller/csi';
+import { startStack } from '../controller/manager/standalone-stack';
+import { CsiLocalOrchestrator } from '../controller/orchestrator';
+import { createExecutor, IscsiAcquirer, nodeReadinessCheck, nodeService, type ExecutorMode } from '../node';
+import { onShutdownSignal } from './signals';
+import { triremeInvocation } from './up-command';
+
+interface CsiOptions {
+  endpoint: string;
+  mode: string;
+  nodeId?: string;
+  orchestrator: string;
+  data?: string;
+  executor: string;
+  stateDir: string;
+  maxVolumes: string;
+  deviceTimeout: string;
+  metrics?: string;
+}
+
+const VERSION: string = (JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
+
+// The standalone orchestrator: this process owns the local stack (volume
+// records, controller and replica children) on the data directory. A second
+// stack on the same directory is refused by startStack itself.
+registerOrchestrator('local', async ({ logger, config }) => {
+  const stack = await startStack({ dataDir: config.data, logger, trireme: triremeInvocation(), demo: false });
+  const orchestrator = new CsiLocalOrchestrator(stack.orchestrator);
+  return Object.assign(orchestrator, { close: () => stack.close() });
+});
+
+function positiveInt(text: string, flag: string): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value)) throw new InvalidArgumentError(`--${flag} must be a non-negative integer, got "${text}"`);
+  return value;
+}
+
+/** `trireme csi`: the CSI identity service plus the controller and/or node service on a unix socket. */
+export function registerCsiCommand(program: Command, deps: { createLogger(): Logger }): void {
+  program
+    .command('csi')
+    .description('serve the CSI driver (csi.trireme.io) on a unix socket')
+    .requiredOption('--endpoint <unix://path>', 'CSI socket, e.g. unix:///csi/csi.sock ($CSI_ENDPOINT)', process.env.CSI_ENDPOINT)
+    .option('--mode <mode>', 'services to run: controller, node or all', 'all')
+    .option('--node-id <id>', 'this node\'s id (required for node and all; $NODE_ID)', process.env.NODE_ID)
+    .option('--orchestrator <name>', 'what runs volumes for the controller service', 'local')
+    .option('--data <dir>', 'data directory of the local orchestrator ($TRIREME_DATA, default ~/.trireme)')
+    .option('--executor <kind>', 'how the node runs host tools: direct, or nsenter (inside a privileged pod with hostPID)', 'direct')
+    .option('--state-dir <dir>', 'where the node plugin records staged volumes', '/var/lib/trireme/node')
+    .option('--max-volumes <n>', 'volumes per node reported to the CO (0: no limit)', '0')
+    .option('--device-timeout <ms>', 'how long to wait for a device after iSCSI login', '30000')
+    .option('--metrics <host:port>', 'address of /metrics and /healthz (off unless given)')
+    .action(async (options: CsiOptions) => {
+      await runCsi(options, deps.createLogger());
+    });
+}
+
+async function createOrchestrator(options: CsiOptions, logger: Logger): Promise<Orchestrator & { close?: () => Promise<void> }> {
+  const factory = orchestratorFactory(options.orchestrator);
+  if (!factory) throw new InvalidArgumentError(`unknown --orchestrator "${options.orchestrator}" (available: ${registeredOrchestrators().join(', ')})`);
+  const data = options.data ?? process.env.TRIREME_DATA ?? join(homedir(), '.trireme');
+  return factory({ logger: logger.child({ component: 'orchestrator' }), config: { data } });
+}
+
+async function runCsi(options: CsiOptions, logger: Logger): Promise<void> {
+  if (!['controller', 'node', 'all'].includes(options.mode)) throw new InvalidArgumentError(`--mode must be controller, node or all, got "${options.mode}"`);
+  if (!['direct', 'nsenter'].includes(options.executor)) throw new InvalidArgumentError(`--executor must be direct or nsenter, got "${options.executor}"`);
+  const withController = options.mode !== 'node';
+  const withNode = options.mode !== 'controller';
+  if (withNode && !options.nodeId) throw new InvalidArgumentError(`--node-id is required in mode ${options.mode}`);
+  const maxVolumes = positiveInt(options.maxVolumes, 'max-volumes');
+  const deviceTimeoutMs = positiveInt(options.deviceTimeout, 'device-timeout');
+  const metricsAddress = options.metrics ? parseHostPort(options.metrics) : undefined;
+  const registry = createRegistry({ labels: { role: 'csi' } });
+
+  const readinessChecks: Array<{ name: string; check: () => Promise<boolean> }> = [];
+  let controller: ServiceSpec | undefined;
+  let node: ServiceSpec | undefined;
+  let orchestrator: (Orchestrator & { close?: () => Promise<void> }) | undefined;
+  if (withController) {
+    orchestrator = await createOrchestrator(options, logger);
+    const ready = orchestrator;
+    controller = controllerService(ready);
+    readinessChecks.push({ name: 'orchestrator', check: () => ready.ready() });
+  }
+  if (withNode) {
+    const nodeLogger = logger.child({ component: 'node' });
+    const executor = createExecutor(options.executor as ExecutorMode, nodeLogger);
+    const acquirer = new IscsiAcquirer(executor, nodeLogger);
+    node = nodeService({ nodeId: options.nodeId as string, maxVolumesPerNode: maxVolumes, executor, acquirer, stateDir: options.stateDir, deviceTimeoutMs, logger: nodeLogger });
+    readinessChecks.push({ name: 'host-tools', check: nodeReadinessCheck(executor, acquirer) });
+  }
+  const identity = identityService({ version: VERSION, controllerService: withController, readinessChecks, logger });
+  const server = await startCsiServer({ endpoint: options.endpoint, identity, controller, node, logger, registry });
+  const http = metricsAddress ? await startHttpEndpoint({ ...metricsAddress, registry, logger }) : undefined;
+  logger.info({ mode: options.mode, endpoint: options.endpoint, nodeId: options.nodeId, version: VERSION }, 'csi driver ready');
+
+  await onShutdownSignal(logger);
+  await server.close();
+  await http?.close();
+  await orchestrator?.close?.();
+}
