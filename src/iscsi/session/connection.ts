@@ -58,6 +58,7 @@ export class IscsiConnection implements SessionChannel {
   private lastReceive = Date.now();
   private ping?: { ttt: number; sentAt: number };
   private stall?: { written: number; since: number };
+  private readonly writableWaiters: Array<() => void> = [];
   private readonly timer: NodeJS.Timeout;
   private readonly loginTimer: NodeJS.Timeout;
 
@@ -72,7 +73,10 @@ export class IscsiConnection implements SessionChannel {
     this.login = new LoginState(host.loginEnvironment);
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('drain', () => this.maybeResume());
+    socket.on('drain', () => {
+      this.wakeWriters();
+      this.maybeResume();
+    });
     socket.on('error', (err) => this.logger.debug({ err }, 'socket error'));
     socket.on('close', () => this.teardown('peer closed'));
     this.timer = setInterval(() => this.tick(), Math.max(10, Math.min(this.options.nopIntervalMs, this.options.nopTimeoutMs) / 2));
@@ -137,6 +141,16 @@ export class IscsiConnection implements SessionChannel {
 
   workChanged(): void {
     this.maybeResume();
+  }
+
+  writable(): Promise<void> {
+    if (this.closed || this.socket.writableLength <= this.options.inflightBudget) return Promise.resolve();
+    return new Promise((resolve) => this.writableWaiters.push(resolve));
+  }
+
+  private wakeWriters(): void {
+    if (!this.closed && this.socket.writableLength > this.options.inflightBudget) return;
+    for (const resolve of this.writableWaiters.splice(0)) resolve();
   }
 
   /** A protocol fault: Reject when the PDU can be named and the stream is still sound, else close (ERL 0). */
@@ -301,6 +315,7 @@ export class IscsiConnection implements SessionChannel {
     this.closed = true;
     clearInterval(this.timer);
     clearTimeout(this.loginTimer);
+    this.wakeWriters();
     this.session?.end(reason);
     this.host.connectionClosed(this);
   }

@@ -23,6 +23,8 @@ export interface SessionChannel {
   close(reason: string): void;
   /** Whether the connection may read more: the session's in-flight bytes changed. */
   workChanged(): void;
+  /** Resolves once queued output is under budget (or the connection is gone). */
+  writable(): Promise<void>;
   /** The portal's address as initiators should dial it, for SendTargets. */
   readonly localAddress: string;
 }
@@ -72,6 +74,12 @@ export class IscsiSession {
   readonly type: 'normal' | 'discovery';
   private nextTtt = 1;
   private ended = false;
+  /**
+   * Commands start in CmdSN order, each only once the connection's queued
+   * output is under budget: a peer that stops reading cannot make the target
+   * read data for every command in the window into memory.
+   */
+  private startGate: Promise<void> = Promise.resolve();
   private readonly text = new TextExchange();
   /** Bytes held by Data-Out buffers of tasks not yet finished. */
   inflightBytes = 0;
@@ -200,6 +208,10 @@ export class IscsiSession {
   }
 
   private execute(task: Task): void {
+    this.startGate = this.startGate.then(() => this.channel.writable()).then(() => this.start(task));
+  }
+
+  private start(task: Task): void {
     if (task.aborted || this.ended) return;
     const scsi = (this.target as TargetEntry).scsi;
     const pdu = task.pdu;
