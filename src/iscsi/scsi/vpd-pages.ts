@@ -94,7 +94,11 @@ function blockLimits(lu: LogicalUnit): Buffer {
   body.writeUInt32BE(0, 12); // MAXIMUM PREFETCH LENGTH
   body.writeUInt32BE(l.maxUnmapBlocks, 16);
   body.writeUInt32BE(l.maxUnmapDescriptors, 20);
-  body.writeUInt32BE(l.granularityBlocks, 24); // OPTIMAL UNMAP GRANULARITY
+  // OPTIMAL UNMAP GRANULARITY. With 4 KiB logical blocks one block is the
+  // granularity, so 0 ("not reported") says nothing less; reporting it makes
+  // QEMU (7.2) keep an allocation map and probe it with a 512-byte-aligned
+  // length, which asserts on a 4 KiB LUN (block/iscsi.c, iscsi_co_block_status).
+  body.writeUInt32BE(lu.blockSize > 512 ? 0 : l.granularityBlocks, 24);
   body.writeUInt32BE(0x80000000, 28); // UGAVALID=1, alignment 0
   writeU64(body, 32, l.maxWriteSameBlocks);
   return body;
