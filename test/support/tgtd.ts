@@ -59,7 +59,8 @@ async function tgtadm(controlPort: number, args: string[]): Promise<string> {
  */
 function pickControlPort(): number {
   for (;;) {
-    const port = 1000 + Math.floor(Math.random() * 60_000);
+    // tgtd rejects control ports above 32767 ("-C argument value out of range").
+    const port = 1000 + Math.floor(Math.random() * 31_000);
     if (!existsSync(`/var/run/tgtd/socket.${port}.lock`)) return port;
   }
 }

@@ -1,0 +1,173 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { Command } from 'commander';
+import { parseSize } from '../src/common/size';
+import { startTgtd } from '../test/support/tgtd';
+import { startTriremeTarget } from '../test/support/trireme-target';
+import { fioHasLibiscsi, runFio, type FioJob, type FioResult } from './lib/fio';
+import { median, ratio } from './lib/stats';
+import { renderTable, type Cell } from './lib/table';
+
+// `trireme target` against tgtd, serving the same preconditioned file, driven
+// by the same fio jobs through fio's libiscsi engine (one initiator process, no
+// kernel in the path). Repetitions alternate between the two targets so slow
+// drift on the machine (page cache, other load) hits both alike.
+
+const execFileAsync = promisify(execFile);
+const KIB = 1024;
+const MIB = 1024 * 1024;
+
+export const MATRIX: readonly FioJob[] = [
+  { name: 'randread-4k-qd32', rw: 'randread', bs: 4 * KIB, iodepth: 32 },
+  { name: 'randwrite-4k-qd32', rw: 'randwrite', bs: 4 * KIB, iodepth: 32 },
+  { name: 'randread-4k-qd1', rw: 'randread', bs: 4 * KIB, iodepth: 1 },
+  { name: 'randwrite-4k-qd1', rw: 'randwrite', bs: 4 * KIB, iodepth: 1 },
+  { name: 'read-1m-qd8', rw: 'read', bs: MIB, iodepth: 8 },
+  { name: 'write-1m-qd8', rw: 'write', bs: MIB, iodepth: 8 },
+];
+
+interface Options {
+  size: string;
+  file: string;
+  runtime: string;
+  ramp: string;
+  repeat: string;
+  jobs?: string;
+  subject: string;
+  json?: string;
+}
+
+interface Target {
+  url(): string;
+  stop(): Promise<void>;
+  crashed(): boolean;
+}
+
+/**
+ * Writes the whole file once (sequential 1 MiB writes of fio's random buffers,
+ * fsync at the end) so that reads hit allocated, non-zero data on both targets.
+ * Skipped when the file already has every block allocated.
+ */
+async function precondition(file: string, size: number): Promise<void> {
+  mkdirSync(dirname(file), { recursive: true });
+  if (existsSync(file)) {
+    const st = statSync(file);
+    if (st.size === size && st.blocks * 512 >= size) return;
+  }
+  writeFileSync(file, '');
+  truncateSync(file, size);
+  const started = Date.now();
+  process.stderr.write(`bench: preconditioning ${file} (${size} bytes)\n`);
+  await execFileAsync('fio', ['--name=precondition', `--filename=${file}`, '--rw=write', '--bs=1M', `--size=${size}`, '--ioengine=psync', '--end_fsync=1', '--output-format=terse'], {
+    maxBuffer: 16 * MIB,
+  });
+  process.stderr.write(`bench: preconditioned in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+}
+
+async function startTarget(kind: string, file: string, size: number): Promise<Target> {
+  if (kind === 'tgtd') {
+    const t = await startTgtd({ backingFile: file });
+    return { url: () => t.url(), stop: () => t.stop(), crashed: () => t.process.exitCode !== null || t.process.signalCode !== null };
+  }
+  const t = await startTriremeTarget({ device: `file:${file}`, size: String(size) });
+  return { url: () => t.url(), stop: () => t.stop(), crashed: () => t.crashed() };
+}
+
+async function runMatrix(kind: string, file: string, size: number, jobs: readonly FioJob[], runtimeSec: number, rampSec: number): Promise<FioResult[]> {
+  const target = await startTarget(kind, file, size);
+  const results: FioResult[] = [];
+  try {
+    for (const job of jobs) {
+      const result = await runFio(job, { url: target.url(), runtimeSec, rampSec });
+      process.stderr.write(`bench: ${kind} ${job.name}: ${Math.round(result.iops)} IOPS, p99 ${Math.round(result.p99Us)} us\n`);
+      results.push(result);
+    }
+    if (target.crashed()) throw new Error(`${kind} exited during the run`);
+  } finally {
+    await target.stop();
+  }
+  return results;
+}
+
+interface Summary {
+  iops: number;
+  bandwidth: number;
+  p50Us: number;
+  p99Us: number;
+}
+
+function summarize(runs: readonly FioResult[]): Summary {
+  return {
+    iops: median(runs.map((r) => r.iops)),
+    bandwidth: median(runs.map((r) => r.bandwidth)),
+    p50Us: median(runs.map((r) => r.p50Us)),
+    p99Us: median(runs.map((r) => r.p99Us)),
+  };
+}
+
+function report(jobs: readonly FioJob[], kinds: readonly string[], byKind: Map<string, FioResult[][]>): { text: string; rows: unknown[] } {
+  const head = ['job', 'target', 'IOPS', 'MB/s', 'p50 us', 'p99 us'];
+  const rows: Cell[][] = [];
+  const json: unknown[] = [];
+  for (const [i, job] of jobs.entries()) {
+    const [ref, sub] = kinds.map((k) => summarize((byKind.get(k) ?? []).map((rep) => rep[i])));
+    rows.push([job.name, kinds[0], ref.iops, ref.bandwidth / 1e6, ref.p50Us, ref.p99Us]);
+    rows.push(['', kinds[1], sub.iops, sub.bandwidth / 1e6, sub.p50Us, sub.p99Us]);
+    // Latency ratios read the other way round from throughput: below 1 is better.
+    rows.push(['', `${kinds[1]}/${kinds[0]}`, ratio(sub.iops, ref.iops), ratio(sub.bandwidth, ref.bandwidth), ratio(sub.p50Us, ref.p50Us), ratio(sub.p99Us, ref.p99Us)]);
+    json.push({ job, [kinds[0]]: ref, [kinds[1]]: sub });
+  }
+  return { text: renderTable(head, rows), rows: json };
+}
+
+async function main(argv: string[]): Promise<void> {
+  const program = new Command('target-vs-tgtd')
+    .description('Benchmark `trireme target` against tgtd with fio (libiscsi engine); medians of repeated runs')
+    .option('--size <size>', 'size of the served file', '4G')
+    .option('--file <path>', 'file both targets serve (created and preconditioned when needed)', join(tmpdir(), 'trireme-bench', 'target-vs-tgtd.img'))
+    .option('--runtime <seconds>', 'measured seconds per fio run', '10')
+    .option('--ramp <seconds>', 'unmeasured warm-up seconds per fio run', '2')
+    .option('--repeat <n>', 'runs per job and target; the table shows medians', '3')
+    .option('--jobs <names>', `comma-separated subset of: ${MATRIX.map((j) => j.name).join(', ')}`)
+    .option('--subject <kind>', 'target compared with tgtd: trireme, or tgtd to check the bench itself', 'trireme')
+    .option('--json <path>', 'also write the medians as JSON here')
+    .parse(argv);
+  const o = program.opts<Options>();
+  const size = parseSize(o.size);
+  const [runtimeSec, rampSec, repeat] = [Number(o.runtime), Number(o.ramp), Number(o.repeat)];
+  if (![runtimeSec, rampSec, repeat].every((n) => Number.isInteger(n) && n >= 0) || repeat < 1 || runtimeSec < 1) {
+    throw new Error('--runtime, --ramp and --repeat take whole numbers (runtime and repeat at least 1)');
+  }
+  const wanted = o.jobs?.split(',').map((s) => s.trim());
+  const jobs = wanted ? MATRIX.filter((j) => wanted.includes(j.name)) : MATRIX;
+  if (jobs.length === 0) throw new Error(`--jobs matched nothing; choose from ${MATRIX.map((j) => j.name).join(', ')}`);
+  if (!(await fioHasLibiscsi())) throw new Error('fio lacks the libiscsi engine: run scripts/install-fio.sh as root');
+
+  await precondition(o.file, size);
+  if (o.subject !== 'trireme' && o.subject !== 'tgtd') throw new Error('--subject is trireme or tgtd');
+  // Series labels; with tgtd on both sides the second series is "tgtd-b".
+  const sides = [
+    { label: 'tgtd', kind: 'tgtd' },
+    { label: o.subject === 'tgtd' ? 'tgtd-b' : 'trireme', kind: o.subject },
+  ];
+  const byKind = new Map<string, FioResult[][]>(sides.map((s) => [s.label, []]));
+  const started = Date.now();
+  for (let rep = 0; rep < repeat; rep++) {
+    // Alternate which target goes first, so neither always runs on a colder cache.
+    const order = rep % 2 === 0 ? sides : [...sides].reverse();
+    for (const side of order) byKind.get(side.label)?.push(await runMatrix(side.kind, o.file, size, jobs, runtimeSec, rampSec));
+  }
+  const { text, rows } = report(jobs, sides.map((s) => s.label), byKind);
+  process.stdout.write(`${text}\nsize ${o.size}, ${runtimeSec} s + ${rampSec} s ramp per run, median of ${repeat}; total ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
+  if (o.json) writeFileSync(o.json, JSON.stringify({ size, runtimeSec, rampSec, repeat, rows }, null, 2) + '\n');
+}
+
+if (require.main === module) {
+  main(process.argv).catch((err: unknown) => {
+    process.stderr.write(`target-vs-tgtd: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}
