@@ -46,27 +46,29 @@ export class MemoryReplicaStore implements ReplicaStore {
   private logStartSeq = 0;
   private revertSeq = 0;
   private log: LogRecord[] = [];
+  /** Write payload bytes held by `log`; past maxLogBytes the log is compacted, as a disk store's would be. */
+  private logBytes = 0;
+  private readonly maxLogBytes: number;
   private readonly snapshots = new Map<string, MemorySnapshot>();
   private errorReason: string | undefined;
   private closed = false;
   readonly replicaId: string;
   readonly volumeId: string;
 
-  constructor(options: { size: number; volumeId?: string; replicaId?: string }) {
+  constructor(options: { size: number; volumeId?: string; replicaId?: string; maxLogBytes?: number }) {
     if (!Number.isSafeInteger(options.size) || options.size <= 0 || options.size % BLOCK_SIZE !== 0) {
       fail('ERR_INVALID_ARGUMENT', `size must be a positive multiple of ${BLOCK_SIZE}`);
     }
     this.size = options.size;
     this.volumeId = options.volumeId ?? '';
     this.replicaId = options.replicaId ?? randomUUID();
+    this.maxLogBytes = options.maxLogBytes ?? 64 * 1024 * 1024;
   }
 
   info(): ReplicaInfo {
     const live = this.liveEntries();
-    let logBytes = 0;
-    for (const r of this.log) if (r.type === 'write') logBytes += r.data.length;
     const liveBytes = live.size * BLOCK_SIZE;
-    const totalBytes = Math.max(liveBytes, this.checkpoint.size * BLOCK_SIZE + logBytes);
+    const totalBytes = Math.max(liveBytes, this.checkpoint.size * BLOCK_SIZE + this.logBytes);
     return {
       replicaId: this.replicaId,
       volumeId: this.volumeId,
@@ -149,7 +151,7 @@ export class MemoryReplicaStore implements ReplicaStore {
     // a replica that was behind must take a full image (DESIGN.md invariant 5).
     this.head = new Map(snap.blocks);
     this.checkpoint = new Map(snap.blocks);
-    this.log = [];
+    this.setLog([]);
     this.lastSeq = Math.max(this.lastSeq, seq);
     this.logStartSeq = this.lastSeq;
     this.revertSeq = this.lastSeq;
@@ -216,7 +218,7 @@ export class MemoryReplicaStore implements ReplicaStore {
     // As on disk: the head before a revert is gone, so no truncation crosses one.
     if (this.revertSeq > 0) fail(StoreErrorCode.NotFound, `cannot truncate across a revert (seq ${this.revertSeq}); rebuild in full`);
     if (seq < this.logStartSeq) fail(StoreErrorCode.NotFound, `cannot truncate to seq ${seq}: the log starts after ${this.logStartSeq}`);
-    this.log = this.log.filter((r) => r.seq <= seq);
+    this.setLog(this.log.filter((r) => r.seq <= seq));
     this.head = new Map(this.checkpoint);
     for (const r of [...this.log].sort((a, b) => a.seq - b.seq)) this.applyToHead(r);
     for (const [name, snap] of this.snapshots) if (snap.info.seq > seq) this.snapshots.delete(name);
@@ -237,9 +239,7 @@ export class MemoryReplicaStore implements ReplicaStore {
     const ratio = options.minDeadRatio ?? 0;
     if (!(ratio >= 0 && ratio <= 1)) fail('ERR_INVALID_ARGUMENT', 'minDeadRatio must be within 0..1');
     const before = this.info().space.totalBytes;
-    this.checkpoint = new Map(this.head);
-    this.log = [];
-    this.logStartSeq = this.lastSeq;
+    this.compactLog();
     const after = this.info().space.totalBytes;
     return { segmentsFreed: 0, bytesFreed: Math.max(0, before - after) };
   }
@@ -250,8 +250,23 @@ export class MemoryReplicaStore implements ReplicaStore {
 
   private appendRecord(record: LogRecord): void {
     this.log.push(record);
+    if (record.type === 'write') this.logBytes += record.data.length;
     this.applyToHead(record);
     this.lastSeq = Math.max(this.lastSeq, record.seq);
+    if (this.logBytes > this.maxLogBytes) this.compactLog();
+  }
+
+  /** Drops the log: the head becomes the checkpoint, and deltas from before now are NOT_FOUND. */
+  private compactLog(): void {
+    this.checkpoint = new Map(this.head);
+    this.setLog([]);
+    this.logStartSeq = this.lastSeq;
+  }
+
+  private setLog(records: LogRecord[]): void {
+    this.log = records;
+    this.logBytes = 0;
+    for (const r of records) if (r.type === 'write') this.logBytes += r.data.length;
   }
 
   private applyToHead(record: LogRecord): void {

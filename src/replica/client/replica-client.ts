@@ -56,6 +56,7 @@ export class ReplicaClient extends EventEmitter {
   private lastHeard = Date.now();
   private pingOutstanding = false;
   private drained: Promise<void> | undefined;
+  private corked = false;
   private closedWith: ReplicaClientError | undefined;
   hello!: ReplicaHello;
 
@@ -162,10 +163,17 @@ export class ReplicaClient extends EventEmitter {
     // Backpressure: while the socket's buffer is full, later requests wait for 'drain' (in order).
     while (this.drained) await this.drained;
     if (this.closedWith) return reply;
-    this.socket.cork();
+    // Requests issued in the same tick leave in one writev (header and payload uncopied).
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
     let ok = this.socket.write(header);
     if (payload && payload.length > 0) ok = this.socket.write(payload) && ok;
-    this.socket.uncork();
     if (!ok && !this.drained) {
       this.drained = new Promise((resolve) => {
         const done = (): void => {

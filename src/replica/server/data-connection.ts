@@ -51,6 +51,7 @@ export class DataConnection {
   private inflightRequests = 0;
   private inflightBytes = 0;
   private waitingDrain = false;
+  private corked = false;
   private greeted = false;
 
   constructor(
@@ -147,11 +148,9 @@ export class DataConnection {
       },
       payload,
     );
-    // Corked so header and payload leave in one writev, without copying the payload.
-    this.socket.cork();
+    this.corkUntilNextTick();
     let ok = this.socket.write(header);
     if (payload.length > 0) ok = this.socket.write(payload) && ok;
-    this.socket.uncork();
     if (!ok && !this.waitingDrain) {
       this.waitingDrain = true;
       this.socket.once('drain', () => {
@@ -160,6 +159,21 @@ export class DataConnection {
       });
       this.updateFlow();
     }
+  }
+
+  /**
+   * Replies completed in the same tick leave in one writev: headers and payloads
+   * are written as they are (no copy) and the socket is uncorked once the
+   * current batch of store completions has run.
+   */
+  private corkUntilNextTick(): void {
+    if (this.corked) return;
+    this.corked = true;
+    this.socket.cork();
+    process.nextTick(() => {
+      this.corked = false;
+      this.socket.uncork();
+    });
   }
 
   private failure(frame: Frame, err: unknown): Reply {
