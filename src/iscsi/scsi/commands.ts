@@ -3,6 +3,7 @@ import type { CommandSpec } from './command-table';
 import { COMPARE_AND_WRITE_SPEC } from './compare-and-write';
 import { INQUIRY_SPEC } from './inquiry';
 import { LEGACY_RESERVATION_SPECS } from './legacy-reservation';
+import { MEDIUM_SPECS } from './medium-commands';
 import { MODE_SPECS } from './mode-commands';
 import { PR_IN_SPECS } from './pr-in';
 import { PR_OUT_SPECS } from './pr-out';
@@ -19,6 +20,7 @@ export const ALL_SPECS: readonly CommandSpec[] = [
   ...VERIFY_SPECS,
   ...PROVISIONING_SPECS,
   COMPARE_AND_WRITE_SPEC,
+  ...MEDIUM_SPECS,
   ...MODE_SPECS,
   ...REPORT_SPECS,
   ...PR_IN_SPECS,
