@@ -70,8 +70,11 @@ export class ProcessExecutor implements HostExecutor {
           resolve({ stdout, stderr, exitCode });
           return;
         }
-        const why = exitCode === null && typeof err.code === 'string' ? `${err.code}` : stderr;
-        reject(new HostCommandError(line, exitCode, why, { cause: err }));
+        // Tools echo their arguments in error messages ("cannot access 'X'"):
+        // secret values are scrubbed from stderr too before it goes anywhere.
+        let why = exitCode === null && typeof err.code === 'string' ? `${err.code}` : stderr;
+        for (const i of options.secretArgs ?? []) if (args[i]) why = why.split(args[i]).join('[redacted]');
+        reject(new HostCommandError(line, exitCode, why));
       });
     });
   }
