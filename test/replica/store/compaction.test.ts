@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { after, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CHUNK_BLOCKS, IndexView, indexBytes, packHi } from '../../../src/replica/store/block-index';
+import { BLOCK_SIZE } from '../../../src/replica/store-types';
+import { MiB, open, pattern, tempDir } from './helpers';
+
+const dirs: string[] = [];
+const mk = (): string => {
+  const d = tempDir();
+  dirs.push(d);
+  return d;
+};
+after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
+test('compaction reclaims overwritten, unmapped and snapshot-only space and keeps every view intact', async () => {
+  const dir = mk();
+  let s = await open(dir, { size: 16 * MiB, segmentSize: MiB });
+  // 4 MiB written three times over: two thirds of the log is dead.
+  for (let round = 1; round <= 3; round++) {
+    for (let i = 0; i < 16; i++) await s.write(0, round * 100 + i, i * 64 * BLOCK_SIZE, pattern(round * 100 + i, i * 64, 64));
+  }
+  await s.createSnapshot('keep', 0, 400);
+  for (let i = 0; i < 4; i++) await s.write(0, 500 + i, i * 64 * BLOCK_SIZE, pattern(500 + i, i * 64, 64));
+  await s.unmap(0, 600, 512 * BLOCK_SIZE, 256 * BLOCK_SIZE);
+  await s.flush(0);
+  const headBefore = await s.read(0, 16 * MiB);
+  const snapBefore = await s.read(0, 16 * MiB, 'keep');
+  const before = s.space(true);
+  assert.ok(before.reclaimableBytes > 8 * MiB, `reclaimable ${before.reclaimableBytes}`);
+  const r = await s.compact({ minDeadRatio: 0.2 });
+  assert.ok(r.segmentsFreed > 0 && r.bytesFreed > 6 * MiB, JSON.stringify(r));
+  const after1 = s.space(true);
+  assert.ok(after1.totalBytes < before.totalBytes - 6 * MiB, `${after1.totalBytes} vs ${before.totalBytes}`);
+  assert.deepEqual(await s.read(0, 16 * MiB), headBefore);
+  assert.deepEqual(await s.read(0, 16 * MiB, 'keep'), snapBefore);
+  // Deleting the snapshot frees the 1 MiB only it kept alive.
+  await s.deleteSnapshot('keep');
+  const freedBySnap = s.space(true).reclaimableBytes;
+  assert.ok(freedBySnap >= MiB - 64 * 1024, `reclaimable after delete ${freedBySnap}`);
+  await s.compact({ minDeadRatio: 0.1 });
+  assert.deepEqual(await s.read(0, 16 * MiB), headBefore);
+  await s.close();
+  s = await open(dir);
+  assert.deepEqual(await s.read(0, 16 * MiB), headBefore);
+  assert.ok(s.info().space.liveBytes <= s.info().space.totalBytes);
+  await s.close();
+});
+
+test('background compaction runs by itself within its bandwidth budget', async () => {
+  const dir = mk();
+  const rate = 8 * MiB;
+  const s = await open(dir, { size: 8 * MiB, segmentSize: MiB, compaction: { enabled: true, intervalMs: 50, minDeadRatio: 0.5, bytesPerSecond: rate } });
+  for (let round = 0; round < 4; round++) for (let i = 0; i < 8; i++) await s.write(0, round * 10 + i + 1, i * 64 * BLOCK_SIZE, pattern(round, i * 64, 64));
+  await s.write(0, 100, 0, pattern(100, 0)); // roll so the last full segment is sealed
+  const image = await s.read(0, 8 * MiB);
+  const before = s.space(true).totalBytes;
+  const t0 = Date.now();
+  while (s.space(true).totalBytes > before - 2 * MiB && Date.now() - t0 < 10_000) await sleep(50);
+  const after1 = s.space(true).totalBytes;
+  assert.ok(after1 <= before - 2 * MiB, `background compaction freed ${before - after1} bytes`);
+  assert.deepEqual(await s.read(0, 8 * MiB), image);
+  await s.close();
+});
+
+test('index memory: 8 bytes per written block, nothing for unwritten regions', () => {
+  const GiB = 1 << 30;
+  const blocks = (4 * GiB) / BLOCK_SIZE;
+  const head = new IndexView(blocks);
+  const empty = indexBytes([head]);
+  assert.ok(empty < 16 * 1024, `empty 4 GiB volume costs ${empty} bytes`);
+  // 1 GiB written in 4k random order, spread over the 4 GiB volume.
+  const written = GiB / BLOCK_SIZE;
+  for (let i = 0; i < written; i++) {
+    const lba = (i * 2654435761) % blocks;
+    head.set(lba - (lba % 4) + (i % 4), packHi(1 + (i % 100), 0, false), i * 4148);
+  }
+  const perGiB = indexBytes([head]);
+  // Writes spread over 4 GiB touch every chunk: a fully random 1 GiB costs the whole 4 GiB table here.
+  assert.ok(perGiB <= 4 * 2 * 1024 * 1024 * 1.02, `index ${perGiB} bytes`);
+  const dense = new IndexView(blocks);
+  for (let lba = 0; lba < written; lba++) dense.set(lba, packHi(1, lba % CHUNK_BLOCKS, false), lba);
+  const denseBytes = indexBytes([dense]);
+  assert.ok(denseBytes <= 2 * 1024 * 1024 * 1.02, `1 GiB written costs ${denseBytes} bytes of index (goal 2 MiB)`);
+  const snap = dense.freeze();
+  assert.equal(indexBytes([dense, snap]) - denseBytes < 64 * 1024, true, 'a snapshot shares every chunk');
+  dense.set(5, packHi(2, 0, false), 0);
+  assert.ok(indexBytes([dense, snap]) - denseBytes <= 8 * CHUNK_BLOCKS + 64 * 1024, 'an overwrite after a snapshot copies one chunk');
+});
