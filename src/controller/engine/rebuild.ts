@@ -3,8 +3,10 @@ import { sleep, type Clock } from './clock';
 import { clipRuns, divergencePoint, position } from './epoch-runs';
 import type { EngineMetrics } from './engine-metrics';
 import { LinkErrorCode, type ReplicaLinkStatus } from './replica-link';
+import type { SnapshotInfo } from '../../replica/store-types';
 import type { ReplicaSet } from './replica-set';
 import type { RebuildProgress, ReplicaSlot } from './replica-slot';
+import { INTERNAL_PREFIX, isInternalSnapshot } from './snapshots';
 
 export type RebuildOutcome = 'done' | 'failed' | 'needs-full';
 
@@ -36,7 +38,8 @@ async function on<T>(slot: ReplicaSlot, what: string, fn: () => Promise<T>, epoc
   try {
     return await slot.call(what, fn);
   } catch (err) {
-    if (errorCode(err) === LinkErrorCode.NotFound && what === 'export') throw new RebuildAbort('needs-full', undefined, undefined, undefined, { cause: err });
+    // NOT_FOUND from an export or a truncate: the history needed was compacted away.
+    if (errorCode(err) === LinkErrorCode.NotFound && (what === 'export' || what === 'truncate')) throw new RebuildAbort('needs-full', undefined, undefined, undefined, { cause: err });
     throw new RebuildAbort('failed', slot, generation, epoch, { cause: err });
   }
 }
@@ -67,7 +70,7 @@ async function prepare(ctx: RebuildContext, target: ReplicaSlot, source: Replica
   mine = await on(target, 'status', () => target.link.status(), epoch);
   const theirs = await on(source, 'status', () => source.link.status(), epoch);
   let base = full || mine.state !== 'ok' ? 0 : divergencePoint({ runs: mine.runs, position: position(mine) }, { runs: theirs.runs, position: position(theirs) });
-  const [mySnaps, theirSnaps] = await Promise.all([on(target, 'listSnapshots', () => target.link.listSnapshots(), epoch), on(source, 'listSnapshots', () => source.link.listSnapshots(), epoch)]);
+  const [mySnaps, theirSnaps] = await Promise.all([on(target, 'listSnapshots', () => target.link.listSnapshots(), epoch), userSnapshots(source, epoch)]);
   for (const snap of theirSnaps) {
     if (!mySnaps.some((m) => m.name === snap.name && m.seq === snap.seq)) base = Math.max(0, Math.min(base, snap.seq - 1));
   }
@@ -111,15 +114,36 @@ async function copyImage(ctx: RebuildContext, target: ReplicaSlot, source: Repli
   }
 }
 
-/** Full copy: each snapshot's image, then the snapshot cut on the target, then the head. */
-async function copyFull(ctx: RebuildContext, target: ReplicaSlot, source: ReplicaSlot, progress: RebuildProgress, live: () => void, epoch: number): Promise<void> {
-  const snaps = (await on(source, 'listSnapshots', () => source.link.listSnapshots(), epoch)).sort((a, b) => a.seq - b.seq);
+async function userSnapshots(slot: ReplicaSlot, epoch: number): Promise<SnapshotInfo[]> {
+  return (await on(slot, 'listSnapshots', () => slot.link.listSnapshots(), epoch)).filter((s) => !isInternalSnapshot(s.name));
+}
+
+/**
+ * Full copy: each snapshot's image, then the snapshot cut on the target, then
+ * the head as of `join - 1`. The head is read through a snapshot the engine
+ * cuts on the source at that seq: the live head may already hold writes from
+ * `join` on, and copying those instead of the blocks they overwrote would
+ * leave the target's view between `join` and them (a snapshot cut meanwhile)
+ * wrong.
+ */
+async function copyFull(ctx: RebuildContext, target: ReplicaSlot, source: ReplicaSlot, join: number, progress: RebuildProgress, live: () => void, epoch: number): Promise<void> {
+  // Snapshots at or below the base survived the truncation and are already right.
+  const kept = await on(target, 'listSnapshots', () => target.link.listSnapshots(), epoch);
+  const all = await on(source, 'listSnapshots', () => source.link.listSnapshots(), epoch);
+  for (const stale of all.filter((s) => isInternalSnapshot(s.name))) await on(source, 'deleteSnapshot', () => source.link.deleteSnapshot(epoch, stale.name), epoch);
+  const snaps = all.filter((s) => !isInternalSnapshot(s.name) && !kept.some((k) => k.name === s.name && k.seq === s.seq)).sort((a, b) => a.seq - b.seq);
   progress.bytesTotal = ctx.size() * (snaps.length + 1);
   for (const snap of snaps) {
     await copyImage(ctx, target, source, snap.name, progress, live, epoch);
     await on(target, 'createSnapshot', () => target.link.createSnapshot(epoch, snap.name, snap.seq), epoch);
   }
-  await copyImage(ctx, target, source, undefined, progress, live, epoch);
+  const view = `${INTERNAL_PREFIX}${target.id}-${join}`;
+  await on(source, 'createSnapshot', () => source.link.createSnapshot(epoch, view, join - 1), epoch);
+  try {
+    await copyImage(ctx, target, source, view, progress, live, epoch);
+  } finally {
+    await source.link.deleteSnapshot(epoch, view).catch(() => undefined);
+  }
 }
 
 /**
@@ -149,7 +173,7 @@ export async function rebuildReplica(ctx: RebuildContext, target: ReplicaSlot, s
     // connection; the copy must see them all.
     await source.settledBelow(join, sourceGeneration);
     live();
-    if (progress.kind === 'full') await copyFull(ctx, target, source, progress, live, epoch);
+    if (progress.kind === 'full') await copyFull(ctx, target, source, join, progress, live, epoch);
     else await copyDelta(ctx, target, source, base, join, progress, live, epoch);
     const theirs = await on(source, 'status', () => source.link.status(), epoch);
     await on(target, 'finishRebuild', () => target.link.finishRebuild(epoch, join - 1, clipRuns(theirs.runs, join - 1)), epoch);
@@ -171,7 +195,7 @@ export async function rebuildReplica(ctx: RebuildContext, target: ReplicaSlot, s
 
 /** Snapshots deleted on the source while the copy ran may have been recreated by it. */
 async function dropExtraSnapshots(target: ReplicaSlot, source: ReplicaSlot, epoch: number): Promise<void> {
-  const [mine, theirs] = await Promise.all([on(target, 'listSnapshots', () => target.link.listSnapshots(), epoch), on(source, 'listSnapshots', () => source.link.listSnapshots(), epoch)]);
+  const [mine, theirs] = await Promise.all([on(target, 'listSnapshots', () => target.link.listSnapshots(), epoch), userSnapshots(source, epoch)]);
   for (const snap of mine) {
     if (!theirs.some((t) => t.name === snap.name)) await on(target, 'deleteSnapshot', () => target.link.deleteSnapshot(epoch, snap.name), epoch);
   }

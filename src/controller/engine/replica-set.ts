@@ -30,6 +30,8 @@ export class ReplicaSet {
   /** The last seq stamped (invariant 2: strictly increasing). */
   seq = 0;
   fenced = false;
+  /** The epoch this engine last established the volume with (0: never). */
+  ownedEpoch = 0;
   private readonly pending = new Set<Mutation>();
   private gate: Promise<void> | undefined;
   private readonly listeners = new Set<() => void>();

@@ -8,6 +8,13 @@ import type { ReplicaSlot } from './replica-slot';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
+/** Snapshots the engine makes for itself (a full rebuild's fixed view of the source) start with a dot, which user names cannot. */
+export const INTERNAL_PREFIX = '.rebuild-';
+
+export function isInternalSnapshot(name: string): boolean {
+  return name.startsWith('.');
+}
+
 export function checkSnapshotName(name: string): void {
   if (!NAME.test(name)) throw new InvalidArgumentError(`invalid snapshot name "${name}": 1-63 of A-Z a-z 0-9 . _ -, starting with a letter or digit`);
 }
@@ -95,7 +102,7 @@ export class SnapshotManager {
     if (!slot) throw new BlockDeviceError('unavailable', 'no replica in service');
     const generation = slot.generation;
     try {
-      return await slot.call('listSnapshots', () => slot.link.listSnapshots());
+      return (await slot.call('listSnapshots', () => slot.link.listSnapshots())).filter((s) => !isInternalSnapshot(s.name));
     } catch (err) {
       this.set.failed(slot, generation, err, 'listSnapshots');
       throw new BlockDeviceError('unavailable', 'listing snapshots failed', { cause: err });

@@ -4,6 +4,7 @@ import { chooseSource, clipRuns, divergencePoint, position } from './epoch-runs'
 import type { ReplicaLinkStatus } from './replica-link';
 import type { ReplicaSet } from './replica-set';
 import type { ReplicaSlot } from './replica-slot';
+import { isInternalSnapshot } from './snapshots';
 
 interface Answer {
   readonly slot: ReplicaSlot;
@@ -32,11 +33,20 @@ async function gather(slots: readonly ReplicaSlot[]): Promise<Answer[]> {
  * before they serve. Returns the volume size, or undefined when no quorum
  * answered (the caller retries).
  */
-export async function establish(set: ReplicaSet, logger: Logger): Promise<number | undefined> {
+export async function establish(set: ReplicaSet, logger: Logger, wanted: () => boolean = () => true): Promise<number | undefined> {
   const need = quorum(set.replicaCount);
   for (const slot of set.slots) set.setMode(slot, 'failed', 'restart');
   const first = await gather(set.slots);
-  if (first.length < need) return undefined;
+  // A closed engine (open() gave up) must not raise the epoch behind a successor's back.
+  if (first.length < need || !wanted()) return undefined;
+  // An engine that owned the volume and finds an epoch above the one it owned
+  // was superseded by a newer controller: it stands down rather than take the
+  // volume back. (It cannot tell a rival's epoch from its own failed attempt,
+  // which promised a number a rival may also hold; the orchestrator restarts it.)
+  if (set.ownedEpoch > 0 && first.some((a) => a.status.epoch > set.ownedEpoch)) {
+    set.fence();
+    return undefined;
+  }
   const epoch = Math.max(set.epoch, ...first.map((a) => a.status.epoch)) + 1;
   // Remember the attempt even if it fails, so a retry goes higher than a rival.
   set.epoch = epoch;
@@ -48,26 +58,48 @@ export async function establish(set: ReplicaSet, logger: Logger): Promise<number
   }
   // Read again: nothing older can change these replicas any more.
   const answers = await gather(owned);
-  const source = chooseSource(answers.map((a) => ({ id: a.slot.id, status: a.status })));
-  if (answers.length < need || !source) return undefined;
-  const sourceSlot = answers.find((a) => a.slot.id === source.id)!.slot;
-  const top = position(source.status);
-  if (source.status.lastSeq > top) await sourceSlot.call('truncate', () => sourceSlot.link.truncateAfter(epoch, top));
-  if (source.status.rebuildBase !== null) {
-    await sourceSlot.call('finishRebuild', () => sourceSlot.link.finishRebuild(epoch, top, clipRuns(source.status.runs, top)));
-  }
+  const chosen = await settleSource(answers, epoch);
+  if (answers.length < need || !chosen || !wanted()) return undefined;
+  const { source, slot: sourceSlot, top } = chosen;
   const size = source.status.size;
   const sourceSnaps = snapshotKey(await sourceSlot.call('listSnapshots', () => sourceSlot.link.listSnapshots()));
   const whole = await Promise.all(answers.filter((a) => a.slot !== sourceSlot).map((a) => isWhole(a, source.status, sourceSnaps, size, epoch)));
-  set.seq = top;
+  // Never step back: seqs an earlier epoch of this engine stamped stay used (invariant 2).
+  set.seq = Math.max(set.seq, top);
+  set.ownedEpoch = epoch;
   set.setMode(sourceSlot, 'whole');
   for (const slot of whole) if (slot) set.setMode(slot, 'whole');
-  logger.info({ epoch, seq: top, source: source.id, size, rw: set.count('RW') }, 'volume established');
+  logger.info({ epoch, seq: top, source: sourceSlot.id, size, rw: set.count('RW') }, 'volume established');
   return size;
+}
+
+/**
+ * Picks the source and makes it whole: a replica caught mid-rebuild is cut
+ * back to its rebuild base first. One that cannot be cut back (its history
+ * was compacted) is passed over for the next best.
+ */
+async function settleSource(answers: readonly Answer[], epoch: number): Promise<{ source: Answer; slot: ReplicaSlot; top: number } | undefined> {
+  let candidates = [...answers];
+  while (candidates.length > 0) {
+    const best = chooseSource(candidates.map((a) => ({ id: a.slot.id, status: a.status })));
+    const source = candidates.find((a) => a.slot.id === best?.id);
+    if (!source) return undefined;
+    const { slot, status } = source;
+    const top = position(status);
+    try {
+      if (status.lastSeq > top) await slot.call('truncate', () => slot.link.truncateAfter(epoch, top));
+      if (status.rebuildBase !== null) await slot.call('finishRebuild', () => slot.link.finishRebuild(epoch, top, clipRuns(status.runs, top)));
+      return { source, slot, top };
+    } catch {
+      candidates = candidates.filter((a) => a !== source);
+    }
+  }
+  return undefined;
 }
 
 function snapshotKey(list: readonly { name: string; seq: number }[]): string {
   return list
+    .filter((s) => !isInternalSnapshot(s.name))
     .map((s) => `${s.name}@${s.seq}`)
     .sort()
     .join(',');

@@ -35,6 +35,8 @@ export interface ReplicaStatusView {
 export interface EngineStatus {
   readonly volumeId: string;
   readonly state: VolumeState;
+  /** A newer controller owns the volume; this engine refuses all I/O for good. */
+  readonly fenced: boolean;
   readonly epoch: number;
   readonly seq: number;
   readonly size: number;
@@ -137,8 +139,9 @@ export class VolumeEngine implements BlockDevice {
   }
 
   private async maintain(): Promise<void> {
+    if (this.closed) return;
     if (this.set.count('RW') === 0) {
-      const size = await establish(this.set, this.logger);
+      const size = await establish(this.set, this.logger, () => !this.closed);
       if (size !== undefined) this.capacity = size;
       if (size === undefined || this.set.count('RW') === 0) return;
     }
@@ -265,6 +268,7 @@ export class VolumeEngine implements BlockDevice {
     return {
       volumeId: this.id,
       state: this.closed ? 'offline' : this.set.state(),
+      fenced: this.set.fenced,
       epoch: this.set.epoch,
       seq: this.set.seq,
       size: this.capacity,

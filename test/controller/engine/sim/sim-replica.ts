@@ -159,6 +159,8 @@ export class SimReplica {
 
   truncateAfter(epoch: number, seq: number): void {
     this.check(epoch);
+    // Below the compaction horizon the log cannot be cut back exactly; 0 (wipe) always works.
+    if (seq > 0 && seq < this.compactedThrough) this.fail(LinkErrorCode.NotFound, `history before ${this.compactedThrough} was compacted`);
     for (const [block, versions] of this.blocks) {
       const kept = versions.filter((v) => v.seq <= seq);
       if (kept.length > 0) this.blocks.set(block, kept);

@@ -1,5 +1,5 @@
 import { Registry } from 'prom-client';
-import { silentLogger } from '../../../../src/common/logger';
+import { createRootLogger, silentLogger } from '../../../../src/common/logger';
 import type { EngineTuning } from '../../../../src/controller/engine/engine-config';
 import { VolumeEngine } from '../../../../src/controller/engine/volume-engine';
 import { Rng, SimClock } from './sim-clock';
@@ -29,7 +29,9 @@ export class World {
   /** Starts opening an engine over fresh links to every replica (a controller start). */
   openEngine(tuning: Partial<EngineTuning> = {}, attached?: () => boolean): Promise<VolumeEngine> {
     const links = this.replicas.map((r) => new SimLink(r, this.clock, this.rng, this.latency));
-    const opening = VolumeEngine.open({ volumeId: 'vol-sim', links, logger: silentLogger(), registry: this.registry, clock: this.clock, tuning: { ...SIM_TUNING, ...tuning }, attached });
+    // TRIREME_SIM_LOG=debug shows the engine's log of a replayed schedule.
+    const logger = process.env.TRIREME_SIM_LOG ? createRootLogger({ level: process.env.TRIREME_SIM_LOG }) : silentLogger();
+    const opening = VolumeEngine.open({ volumeId: 'vol-sim', links, logger, registry: this.registry, clock: this.clock, tuning: { ...SIM_TUNING, ...tuning }, attached });
     void opening.then(
       (engine) => this.links.set(engine, links),
       () => undefined,
