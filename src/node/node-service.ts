@@ -1,4 +1,4 @@
-import type { CsiRequest, ServiceSpec } from '../common/csi';
+import { invalidArgument, type CsiRequest, type ServiceSpec } from '../common/csi';
 import type { Logger } from '../common/logger';
 import type { DeviceAcquirer } from './device-acquirer';
 import type { HostExecutor } from './executor';
@@ -25,6 +25,23 @@ export interface NodeServiceOptions {
   readonly logger: Logger;
 }
 
+/**
+ * Paths from the CO must be absolute (CSI: "MUST be an absolute path in the
+ * root filesystem of the process serving this request"): a relative one would
+ * resolve against this process's working directory, somewhere nobody meant.
+ */
+function withAbsolutePaths(fields: readonly string[], handler: (request: CsiRequest) => Promise<object>): (request: CsiRequest) => Promise<object> {
+  return (request) => {
+    for (const field of fields) {
+      const value = request[field];
+      if (typeof value === 'string' && value !== '' && (!value.startsWith('/') || value.split('/').includes('..'))) {
+        throw invalidArgument(`${field} must be an absolute path without "..", got "${value}"`);
+      }
+    }
+    return handler(request);
+  };
+}
+
 const byVolume = (request: CsiRequest): string[] => [`node-volume:${String(request.volume_id ?? '')}`];
 
 /** The CSI Node service: every RPC with its required fields and its per-volume lock. */
@@ -38,17 +55,17 @@ export function nodeService(options: NodeServiceOptions): ServiceSpec {
     logger: options.logger,
   };
   return {
-    NodeStageVolume: { required: ['volume_id', 'staging_target_path', 'volume_capability'], lockKeys: byVolume, handler: (r) => nodeStageVolume(ctx, r) },
-    NodeUnstageVolume: { required: ['volume_id', 'staging_target_path'], lockKeys: byVolume, handler: (r) => nodeUnstageVolume(ctx, r) },
+    NodeStageVolume: { required: ['volume_id', 'staging_target_path', 'volume_capability'], lockKeys: byVolume, handler: withAbsolutePaths(['staging_target_path'], (r) => nodeStageVolume(ctx, r)) },
+    NodeUnstageVolume: { required: ['volume_id', 'staging_target_path'], lockKeys: byVolume, handler: withAbsolutePaths(['staging_target_path'], (r) => nodeUnstageVolume(ctx, r)) },
     NodePublishVolume: {
       required: ['volume_id', 'staging_target_path', 'target_path', 'volume_capability'],
       lockKeys: byVolume,
-      handler: (r) => nodePublishVolume(ctx, r),
+      handler: withAbsolutePaths(['staging_target_path', 'target_path'], (r) => nodePublishVolume(ctx, r)),
     },
-    NodeUnpublishVolume: { required: ['volume_id', 'target_path'], lockKeys: byVolume, handler: (r) => nodeUnpublishVolume(ctx, r) },
+    NodeUnpublishVolume: { required: ['volume_id', 'target_path'], lockKeys: byVolume, handler: withAbsolutePaths(['target_path'], (r) => nodeUnpublishVolume(ctx, r)) },
     // Stats take no lock: kubelet polls them while other calls run, and they only read.
-    NodeGetVolumeStats: { required: ['volume_id', 'volume_path'], handler: (r) => nodeGetVolumeStats(ctx, r) },
-    NodeExpandVolume: { required: ['volume_id', 'volume_path'], lockKeys: byVolume, handler: (r) => nodeExpandVolume(ctx, r) },
+    NodeGetVolumeStats: { required: ['volume_id', 'volume_path'], handler: withAbsolutePaths(['volume_path', 'staging_target_path'], (r) => nodeGetVolumeStats(ctx, r)) },
+    NodeExpandVolume: { required: ['volume_id', 'volume_path'], lockKeys: byVolume, handler: withAbsolutePaths(['volume_path', 'staging_target_path'], (r) => nodeExpandVolume(ctx, r)) },
     NodeGetCapabilities: {
       handler: async () => ({
         capabilities: ['STAGE_UNSTAGE_VOLUME', 'GET_VOLUME_STATS', 'EXPAND_VOLUME', 'VOLUME_CONDITION', 'SINGLE_NODE_MULTI_WRITER'].map((type) => ({ rpc: { type } })),

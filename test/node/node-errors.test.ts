@@ -63,6 +63,20 @@ test('missing required fields are INVALID_ARGUMENT naming the field', async () =
   }
 });
 
+test('relative paths and paths with .. are INVALID_ARGUMENT', async () => {
+  const calls: Array<[string, object]> = [
+    ['NodeStageVolume', { volume_id: 'v', staging_target_path: 'relative/staging', volume_capability: cap, volume_context: volumeContext('iqn.2026-01.io.trireme:x') }],
+    ['NodeUnstageVolume', { volume_id: 'v', staging_target_path: '/var/lib/../../etc' }],
+    ['NodePublishVolume', { volume_id: 'v', staging_target_path: '/s', target_path: 'pods/x', volume_capability: cap }],
+    ['NodeUnpublishVolume', { volume_id: 'v', target_path: '../x' }],
+    ['NodeGetVolumeStats', { volume_id: 'v', volume_path: 'x' }],
+    ['NodeExpandVolume', { volume_id: 'v', volume_path: '/a/../b' }],
+  ];
+  for (const [method, request] of calls) {
+    await assert.rejects(plugin.client.call('Node', method, request), (err: Error & { code: number }) => err.code === status.INVALID_ARGUMENT && /must be an absolute path/.test(err.message));
+  }
+});
+
 test('bad volume context, capability or secrets are INVALID_ARGUMENT and touch nothing', async () => {
   const base = { volume_id: 'bad', staging_target_path: join(plugin.dir, 'bad'), volume_capability: cap };
   const bad: object[] = [
