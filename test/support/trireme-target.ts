@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { OutputTail, freePort, waitForPortal } from './portal';
+import { OutputTail, waitForPortal } from './portal';
 
 /** The package root, from dist/test/support. */
 const ROOT = resolve(__dirname, '..', '..', '..');
@@ -48,36 +48,37 @@ function command(args: string[]): { file: string; argv: string[] } {
   const script =
     `require(${JSON.stringify(main)}).main(['node', 'trireme', ...process.argv.slice(1)])` +
     `.catch((err) => { process.stderr.write('trireme: ' + (err && err.stack || err) + '\\n'); process.exit(1); });`;
-  return { file: process.execPath, argv: ['-e', script, ...args] };
+  return { file: process.execPath, argv: ['-e', script, '--', ...args] };
 }
 
 /**
- * Starts `trireme target` as a child process on a free loopback port and waits
- * until its portal accepts connections. The portal is chosen here because the
- * target takes HOST:PORT; a lost race for the port is retried.
+ * The line `trireme target` prints on stdout once it listens:
+ * "Serving DEVICE (N bytes) as IQN LUN 0 on HOST:PORT".
+ */
+const READY = /^Serving .* on (\S+):(\d+)\s*$/m;
+
+/**
+ * Starts `trireme target` as a child process on port 0 of the loopback
+ * address (and its /metrics endpoint on port 0 too, so parallel targets never
+ * collide), waits for its ready line, then for its portal to accept a connection.
  */
 export async function startTriremeTarget(options: TriremeTargetOptions): Promise<TriremeTarget> {
-  let lastError: unknown;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      return await startOnce(options);
-    } catch (err) {
-      lastError = err;
-    }
-  }
-  throw lastError;
-}
-
-async function startOnce(options: TriremeTargetOptions): Promise<TriremeTarget> {
   const host = options.host ?? '127.0.0.1';
-  const port = await freePort(host);
   const iqn = options.iqn ?? `iqn.2026-01.io.trireme.test:target-${process.pid}-${Math.floor(Math.random() * 1e6)}`;
   const args = ['--log-level', options.logLevel ?? 'warn', 'target', '--device', options.device, '--size', options.size];
-  args.push('--portal', `${host}:${port}`, '--iqn', iqn, ...(options.extraArgs ?? []));
+  args.push('--portal', `${host}:0`, '--metrics', '127.0.0.1:0', '--iqn', iqn, ...(options.extraArgs ?? []));
   const { file, argv } = command(args);
   const child = spawn(file, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const tail = new OutputTail();
-  child.stdout?.on('data', (c: Buffer) => tail.push(c));
+  let stdout = '';
+  let onReady: ((port: number) => void) | undefined;
+  child.stdout?.on('data', (c: Buffer) => {
+    tail.push(c);
+    if (!onReady) return;
+    stdout += c.toString();
+    const m = READY.exec(stdout);
+    if (m) onReady(Number(m[2]));
+  });
   child.stderr?.on('data', (c: Buffer) => tail.push(c));
   let ended: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   let stopping = false;
@@ -96,9 +97,12 @@ async function startOnce(options: TriremeTargetOptions): Promise<TriremeTarget> 
     child.kill('SIGKILL');
     await gone;
   };
+  let port = 0;
   const target: TriremeTarget = {
     host,
-    port,
+    get port() {
+      return port;
+    },
     iqn,
     lun: 0,
     process: child,
@@ -108,15 +112,22 @@ async function startOnce(options: TriremeTargetOptions): Promise<TriremeTarget> 
     crashed: () => ended !== undefined && !stopping,
     stop: () => (stopped ??= stop()),
   };
+  const timeoutMs = options.startTimeoutMs ?? 20_000;
   try {
-    await new Promise<void>((ok, fail) => {
-      child.once('spawn', ok);
-      child.once('error', fail);
+    port = await new Promise<number>((accept, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ready line after ${timeoutMs} ms`)), timeoutMs);
+      onReady = (p) => {
+        clearTimeout(timer);
+        onReady = undefined;
+        accept(p);
+      };
+      child.once('error', reject);
+      void gone.then(() => reject(new Error(`exited (${JSON.stringify(ended)}) before its ready line`)));
     });
-    await waitForPortal(host, port, options.startTimeoutMs ?? 20_000, () => ended === undefined);
+    await waitForPortal(host, port, 5_000, () => ended === undefined);
     return target;
   } catch (err) {
     await target.stop();
-    throw new Error(`trireme target on ${host}:${port} failed to start: ${(err as Error).message}\n${tail}`, { cause: err });
+    throw new Error(`trireme target failed to start: ${(err as Error).message}\n${tail}`, { cause: err });
   }
 }
