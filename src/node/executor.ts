@@ -2,6 +2,8 @@ import { execFile } from 'node:child_process';
 import { TriremeError } from '../common/errors';
 import type { Logger } from '../common/logger';
 
+const DEFAULT_TIMEOUT_MS = 60_000;
+
 export interface RunOptions {
   /** Kill the command after this long (default 60 s): a hung tool must not hold a volume lock forever. */
   readonly timeoutMs?: number;
@@ -60,7 +62,7 @@ export class ProcessExecutor implements HostExecutor {
     const line = printable(argv, (options.secretArgs ?? []).map((i) => i + this.prefix.length + 1));
     this.logger.debug({ command: line }, 'host command');
     return new Promise((resolve, reject) => {
-      execFile(argv[0], argv.slice(1), { timeout: options.timeoutMs ?? 60_000, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
+      execFile(argv[0], argv.slice(1), { timeout: options.timeoutMs ?? DEFAULT_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
         if (!err) {
           resolve({ stdout, stderr, exitCode: 0 });
           return;
@@ -72,7 +74,7 @@ export class ProcessExecutor implements HostExecutor {
         }
         // Tools echo their arguments in error messages ("cannot access 'X'"):
         // secret values are scrubbed from stderr too before it goes anywhere.
-        let why = exitCode === null && typeof err.code === 'string' ? `${err.code}` : stderr;
+        let why = err.killed ? `killed after ${options.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms` : exitCode === null && typeof err.code === 'string' ? err.code : stderr;
         for (const i of options.secretArgs ?? []) if (args[i]) why = why.split(args[i]).join('[redacted]');
         reject(new HostCommandError(line, exitCode, why));
       });
