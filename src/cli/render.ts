@@ -6,7 +6,7 @@ import { formatSize } from '../common/size';
  * colours: the output is read in terminals and in CI logs alike.
  */
 export function renderTable(head: string[], rows: Array<Array<string | number>>): string {
-  const table = new Table({ head, style: { head: [], border: [], compact: false } });
+  const table = new Table({ head, style: { head: [], border: [], compact: true } });
   for (const row of rows) table.push(row);
   return table.toString();
 }

@@ -26,13 +26,13 @@ export function renderVolumeStatus(v: VolumeMessage): string {
   if (!s) lines.push(`controller not answering: ${v.statusError}`);
   const rows = v.replicas.map((r) => {
     const live = s?.replicas.find((x) => x.address === r.address);
-    return [r.index, r.address, live?.mode ?? '-', live ? String(live.lastSeq) : '-', processText(r.process), live?.rebuild ? renderRebuild(live.rebuild) : (live?.error ?? '')];
+    return [r.index, r.address, live?.mode ?? '-', processText(r.process), live?.rebuild ? renderRebuild(live.rebuild) : (live?.error ?? '')];
   });
   // A replica the controller serves but the manager has no record of (added by hand).
   for (const extra of s?.replicas.filter((x) => !v.replicas.some((r) => r.address === x.address)) ?? []) {
-    rows.push(['-', extra.address, extra.mode, String(extra.lastSeq), 'external', extra.rebuild ? renderRebuild(extra.rebuild) : extra.error]);
+    rows.push(['-', extra.address, extra.mode, 'external', extra.rebuild ? renderRebuild(extra.rebuild) : extra.error]);
   }
-  lines.push(renderTable(['#', 'replica', 'mode', 'last seq', 'process', 'rebuild / error'], rows));
+  lines.push(renderTable(['#', 'replica', 'mode', 'process', 'rebuild / error'], rows));
   const eta = Math.max(-1, ...(s?.replicas.map((x) => x.rebuild?.etaSeconds ?? -1) ?? []));
   if (s?.state === 'rebuilding' && eta >= 0) lines.push(`rebuild finishes in about ${formatDuration(eta)}`);
   return lines.join('\n');

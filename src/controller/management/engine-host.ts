@@ -3,6 +3,7 @@ import { TriremeError } from '../../common/errors';
 import type { Logger } from '../../common/logger';
 import { BlockDeviceError, type BlockDevice } from '../../iscsi/block-device';
 import type { SnapshotInfo } from '../../replica/store-types';
+import { DEFAULT_MAX_PAYLOAD } from '../../replica/wire/protocol';
 import type { EngineTuning } from '../engine/engine-config';
 import type { ReplicaLink } from '../engine/replica-link';
 import { VolumeEngine } from '../engine/volume-engine';
@@ -21,6 +22,9 @@ export interface EngineHostOptions {
   /** Logged-in iSCSI sessions (revert refuses while there are any). */
   readonly sessions: () => number;
 }
+
+/** The largest read or write handed to the engine at once: one replica frame. */
+const MAX_PIECE = DEFAULT_MAX_PAYLOAD;
 
 const toSnapshotView = (s: SnapshotInfo): SnapshotView => ({ name: s.name, seq: s.seq, epoch: s.epoch, createdAt: s.createdAt, sizeBytes: s.sizeBytes });
 
@@ -91,12 +95,22 @@ export class EngineHost implements BlockDevice, VolumeControl {
     return this.engine.size();
   }
 
-  read(offset: number, length: number): Promise<Buffer> {
-    return this.use((e) => e.read(offset, length));
+  // The target accepts transfers up to 32 MiB (Block Limits VPD) while one
+  // replica frame carries at most DEFAULT_MAX_PAYLOAD: larger requests go to
+  // the engine in pieces. SBC-3 promises no atomicity across a multi-block
+  // write, so pieces with their own seqs keep every invariant.
+  async read(offset: number, length: number): Promise<Buffer> {
+    if (length <= MAX_PIECE) return this.use((e) => e.read(offset, length));
+    const pieces: Array<Promise<Buffer>> = [];
+    for (let at = 0; at < length; at += MAX_PIECE) pieces.push(this.use((e) => e.read(offset + at, Math.min(MAX_PIECE, length - at))));
+    return Buffer.concat(await Promise.all(pieces));
   }
 
-  write(offset: number, data: Buffer, options?: { fua?: boolean }): Promise<void> {
-    return this.use((e) => e.write(offset, data, options));
+  async write(offset: number, data: Buffer, options?: { fua?: boolean }): Promise<void> {
+    if (data.length <= MAX_PIECE) return this.use((e) => e.write(offset, data, options));
+    const pieces: Array<Promise<void>> = [];
+    for (let at = 0; at < data.length; at += MAX_PIECE) pieces.push(this.use((e) => e.write(offset + at, data.subarray(at, at + MAX_PIECE), options)));
+    await Promise.all(pieces);
   }
 
   flush(): Promise<void> {
@@ -126,8 +140,8 @@ export class EngineHost implements BlockDevice, VolumeControl {
       replicas: s.replicas.map((r, i) => ({
         address: this.addresses[i] ?? r.id,
         mode: r.mode,
-        lastSeq: 0,
-        error: r.lastError ?? '',
+        // The engine keeps the last error after a recovery; only a replica out of service shows it.
+        error: r.mode === 'ERR' ? (r.lastError ?? 'unreachable') : '',
         rebuild: r.rebuild
           ? { kind: r.rebuild.kind, bytesDone: r.rebuild.bytesDone, bytesTotal: r.rebuild.bytesTotal, rateBytesPerSecond: r.rebuild.bytesPerSecond, etaSeconds: r.rebuild.etaSeconds ?? -1 }
           : null,

@@ -19,7 +19,7 @@ export interface RebuildProgressView {
 export interface ReplicaStatusView {
   readonly address: string;
   readonly mode: ReplicaModeName;
-  readonly lastSeq: number;
+  /** Why the replica is in ERR; empty in RW and WO. */
   readonly error: string;
   readonly rebuild: RebuildProgressView | null;
 }

@@ -1,5 +1,6 @@
 import { LinkErrorCode, ReplicaLinkError, type EpochRun, type ReplicaLink, type ReplicaLinkStatus } from '../../../src/controller/engine/replica-link';
 import type { ImageExtent, LogRecord, SnapshotInfo } from '../../../src/replica/store-types';
+import { DEFAULT_MAX_PAYLOAD } from '../../../src/replica/wire/protocol';
 import { SimReplica } from '../engine/sim/sim-replica';
 
 /**
@@ -36,6 +37,8 @@ export class InProcessLink implements ReplicaLink {
   }
 
   write(epoch: number, seq: number, offset: number, data: Buffer, fua: boolean): Promise<void> {
+    // The real data path refuses frames above its payload limit; so does this link.
+    if (data.length > DEFAULT_MAX_PAYLOAD) return Promise.reject(new ReplicaLinkError(LinkErrorCode.OutOfRange, this.id, `payload of ${data.length} bytes over the frame limit`));
     const copy = Buffer.from(data);
     return this.exec(() => this.replica.write(epoch, seq, offset, copy, fua));
   }
@@ -46,6 +49,7 @@ export class InProcessLink implements ReplicaLink {
     return this.exec(() => this.replica.flush(epoch));
   }
   read(offset: number, length: number, snapshot?: string): Promise<Buffer> {
+    if (length > DEFAULT_MAX_PAYLOAD) return Promise.reject(new ReplicaLinkError(LinkErrorCode.OutOfRange, this.id, `read of ${length} bytes over the frame limit`));
     return this.exec(() => this.replica.read(offset, length, snapshot));
   }
   ping(): Promise<void> {

@@ -72,6 +72,15 @@ test('status reports the volume, its epoch and seq and every replica RW', async 
   );
 });
 
+test('a write larger than one replica frame reaches every replica whole', async () => {
+  const big = Buffer.alloc(12 * 1024 * 1024);
+  for (let i = 0; i < big.length; i += 4096) big.fill(i / 4096 % 251, i, i + 4096);
+  await host.write(2 * 1024 * 1024, big);
+  assert.ok((await host.read(2 * 1024 * 1024, big.length)).equals(big));
+  for (const link of links.values()) assert.ok(link.replica.read(2 * 1024 * 1024, big.length).equals(big));
+  await host.write(2 * 1024 * 1024, Buffer.alloc(big.length));
+});
+
 test('expand grows the volume and refuses to shrink it', async () => {
   const grown = await client.expand(SIZE * 2);
   assert.equal(grown.sizeBytes, SIZE * 2);
