@@ -14,7 +14,7 @@ let target: RunningTarget;
 
 before(async () => {
   // A small in-flight budget and short stall timeout make the flow-control paths reachable in seconds.
-  target = await startTarget({ size: 32 * MiB, connection: { inflightBudget: 2 * MiB, nopTimeoutMs: 1500, nopIntervalMs: 5000, loginTimeoutMs: 2000 } });
+  target = await startTarget({ size: 32 * MiB, connection: { inflightBudget: 2 * MiB, writeBudget: 4 * MiB, nopTimeoutMs: 1500, nopIntervalMs: 5000, loginTimeoutMs: 2000 } });
 });
 
 after(async () => {
@@ -163,4 +163,20 @@ test('a connection that never logs in is closed after the login timeout', async 
   const c = await RawInitiator.connect(target.port);
   c.write(Buffer.alloc(20));
   assert.equal(await c.waitClosed(5000), true);
+});
+
+test('writes are admitted within the write budget: later ones wait for R2Ts, huge ones claim no memory up front', async () => {
+  const c = await RawInitiator.connect(target.port);
+  assert.equal((await c.login(target.iqn, [['InitialR2T', 'Yes'], ['ImmediateData', 'No'], ['MaxBurstLength', '16777215']])).status, 0);
+  const rssBefore = process.memoryUsage().rss;
+  // 40 writes announcing 32 MiB each (1.25 GiB in all) and sending nothing.
+  for (let i = 0; i < 40; i++) c.send(scsiCommand({ itt: 200 + i, cmdSN: c.cmdSN++, cdb: write10(0, 65535), write: true, edtl: 32 * MiB }));
+  const first = await c.next();
+  assert.equal(first?.bhs[0], 0x31, 'the first write is admitted although it exceeds the budget alone');
+  assert.equal(first?.bhs.readUInt32BE(16), 200);
+  assert.equal(await c.next(300), undefined, 'no other write gets an R2T while it holds the budget');
+  const grown = process.memoryUsage().rss - rssBefore;
+  assert.ok(grown < 200 * MiB, `rss grew by ${grown} bytes`);
+  c.close();
+  assert.equal(await settle('trireme_iscsi_sessions', 0), 0);
 });

@@ -21,15 +21,18 @@ export interface ConnectionOptions {
   readonly nopTimeoutMs: number;
   /** Time allowed to reach full feature phase. */
   readonly loginTimeoutMs: number;
-  /** Reading pauses while queued output or buffered Data-Out exceeds this many bytes. */
+  /** Reading pauses, and commands wait to start, while queued output exceeds this many bytes. */
   readonly inflightBudget: number;
+  /** Write data a session may buffer for admitted commands; further writes wait for their R2Ts. */
+  readonly writeBudget: number;
 }
 
 export const DEFAULT_CONNECTION_OPTIONS: ConnectionOptions = {
   nopIntervalMs: 15_000,
   nopTimeoutMs: 30_000,
   loginTimeoutMs: 30_000,
-  inflightBudget: 64 * 1024 * 1024,
+  inflightBudget: 16 * 1024 * 1024,
+  writeBudget: 64 * 1024 * 1024,
 };
 
 /** What a connection needs from the server. */
@@ -43,8 +46,9 @@ export interface ConnectionHost {
 /**
  * One TCP connection (RFC 7143 §4.3): framing, the login phase, StatSN, the
  * keep-alive ping and flow control. Reading is pull-based: the socket is
- * paused while queued output or buffered Data-Out is over budget, so a peer
- * that stops reading or floods us holds a bounded amount of memory.
+ * paused while queued output is over budget, and write data is bounded by the
+ * session's admission of writes, so a peer that stops reading or floods us
+ * holds a bounded amount of memory.
  */
 export class IscsiConnection implements SessionChannel {
   cid = 0;
@@ -83,6 +87,10 @@ export class IscsiConnection implements SessionChannel {
     this.timer.unref();
     this.loginTimer = setTimeout(() => this.close('login timeout'), this.options.loginTimeoutMs);
     this.loginTimer.unref();
+  }
+
+  get writeBudget(): number {
+    return this.options.writeBudget;
   }
 
   get localAddress(): string {
@@ -129,7 +137,7 @@ export class IscsiConnection implements SessionChannel {
   }
 
   private overBudget(): boolean {
-    return this.socket.writableLength + (this.session?.inflightBytes ?? 0) > this.options.inflightBudget;
+    return this.socket.writableLength > this.options.inflightBudget;
   }
 
   private maybeResume(): void {
@@ -137,10 +145,6 @@ export class IscsiConnection implements SessionChannel {
     this.paused = false;
     this.pump();
     if (!this.paused && !this.closed) this.socket.resume();
-  }
-
-  workChanged(): void {
-    this.maybeResume();
   }
 
   writable(): Promise<void> {

@@ -21,8 +21,8 @@ export interface SessionChannel {
   /** Sends, then closes the connection once the bytes are written. */
   sendAndClose(pdus: PendingPdu[], reason: string): void;
   close(reason: string): void;
-  /** Whether the connection may read more: the session's in-flight bytes changed. */
-  workChanged(): void;
+  /** Bytes of write data the session may hold for admitted commands. */
+  readonly writeBudget: number;
   /** Resolves once queued output is under budget (or the connection is gone). */
   writable(): Promise<void>;
   /** The portal's address as initiators should dial it, for SendTargets. */
@@ -81,8 +81,10 @@ export class IscsiSession {
    */
   private startGate: Promise<void> = Promise.resolve();
   private readonly text = new TextExchange();
-  /** Bytes held by Data-Out buffers of tasks not yet finished. */
-  inflightBytes = 0;
+  /** Bytes of write buffers allocated for admitted commands not yet finished. */
+  admittedBytes = 0;
+  /** Writes waiting for admission, in arrival order. */
+  private readonly admitQueue: Task[] = [];
 
   constructor(
     readonly tsih: number,
@@ -170,11 +172,31 @@ export class IscsiSession {
         if (err instanceof PduError) throw new PduError(err.code, err.message, { rejectReason: err.rejectReason, header });
         throw err;
       }
-      this.inflightBytes += pdu.expectedDataTransferLength;
-      this.sendR2ts(task);
-      if (!task.collector.complete) return;
+      this.admitQueue.push(task);
+      this.admitWaiting();
+      return;
     }
     this.ready(task, () => this.execute(task));
+  }
+
+  /**
+   * Admits waiting writes in arrival order while their buffers fit the write
+   * budget; one write is always admitted when none is, so any single command
+   * can make progress. Admitted commands get their R2Ts; those never block on
+   * later ones, so the budget cannot deadlock.
+   */
+  private admitWaiting(): void {
+    while (!this.ended && this.admitQueue.length > 0) {
+      const task = this.admitQueue[0];
+      const size = task.pdu.expectedDataTransferLength;
+      if (this.admittedBytes > 0 && this.admittedBytes + size > this.channel.writeBudget) return;
+      this.admitQueue.shift();
+      const collector = task.collector as WriteCollector;
+      collector.admit();
+      this.admittedBytes += size;
+      this.sendR2ts(task);
+      if (collector.complete) this.ready(task, () => this.execute(task));
+    }
   }
 
   private ready(task: Task, run: () => void): void {
@@ -220,7 +242,7 @@ export class IscsiSession {
         nexus: this.nexus,
         lun: task.lun,
         cdb: pdu.cdb,
-        dataOut: pdu.write ? (task.collector?.buffer ?? Buffer.alloc(0)) : undefined,
+        dataOut: pdu.write ? (task.collector?.data ?? Buffer.alloc(0)) : undefined,
         expectedDataTransferLength: pdu.expectedDataTransferLength,
         taskAttribute: pdu.taskAttribute,
         signal: task.controller.signal,
@@ -253,14 +275,16 @@ export class IscsiSession {
     this.channel.send(responsePdus(command, result, limits));
   }
 
-  /** Drops a task from the table and releases its Data-Out budget. */
+  /** Drops a task from the table and releases its write buffer and budget. */
   forget(task: Task): void {
     if (this.tasks.get(task.itt) === task) this.tasks.delete(task.itt);
-    if (task.collector) {
-      this.inflightBytes -= task.pdu.expectedDataTransferLength;
-      task.collector = undefined;
-      this.channel.workChanged();
-    }
+    const collector = task.collector;
+    if (!collector) return;
+    task.collector = undefined;
+    if (collector.admitted) this.admittedBytes -= task.pdu.expectedDataTransferLength;
+    const waiting = this.admitQueue.indexOf(task);
+    if (waiting >= 0) this.admitQueue.splice(waiting, 1);
+    this.admitWaiting();
   }
 
   /** Aborts the matching tasks (no response is sent for them) and waits for those already running. */
