@@ -101,12 +101,16 @@ async function runCall(method: string, spec: CallSpec, request: CsiRequest, ctx:
   }
 }
 
+/** Calls the CO repeats every few seconds: logged at debug so info stays readable. */
+const POLLED_METHODS = new Set(['Probe', 'GetPluginInfo', 'GetPluginCapabilities', 'ControllerGetCapabilities', 'NodeGetCapabilities', 'NodeGetVolumeStats', 'GetCapacity']);
+
 function wrapOne(method: string, spec: CallSpec, ctx: WrapContext): UntypedHandleCall {
+  const level = POLLED_METHODS.has(method) ? 'debug' : 'info';
   return (call: ServerUnaryCall<CsiRequest, object>, callback: sendUnaryData<object>) => {
     const ref = randomUUID();
     const log = ctx.logger.child({ method, ref });
     const started = process.hrtime.bigint();
-    log.info({ request: redactSecrets(call.request) }, 'csi call');
+    log[level]({ request: redactSecrets(call.request) }, 'csi call');
     const finish = (code: status): void => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       ctx.metrics?.calls.inc({ method, code: status[code] });
@@ -115,7 +119,7 @@ function wrapOne(method: string, spec: CallSpec, ctx: WrapContext): UntypedHandl
     runCall(method, spec, call.request, ctx, log).then(
       (response) => {
         finish(status.OK);
-        log.info({ response: redactSecrets(response) }, 'csi call done');
+        log[level]({ response: redactSecrets(response) }, 'csi call done');
         callback(null, response);
       },
       (err: unknown) => {
