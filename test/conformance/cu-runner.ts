@@ -22,15 +22,17 @@ export interface RunOptions {
  * Runs one iscsi-test-cu test in its own process. One process per test gives
  * each test its own timeout and a verdict that a crash or hang of the target in
  * another test cannot blur; the cost, one login per test, is ~50 ms here.
- * --dataloss allows the write tests; sanitize stays off (it would wipe the LU
- * and takes minutes).
+ * --dataloss allows the write tests and --allow-sanitize the SANITIZE ones
+ * (the LU is a scratch file; both targets answer in milliseconds). The
+ * multipath tests get the same URL twice: two sessions, two I_T nexuses to
+ * one LU, which is what they need to run rather than skip.
  */
 function runOne(test: string, url: string, timeoutMs: number, cwd: string): Promise<CuResult> {
   const started = Date.now();
   return new Promise((resolve) => {
     execFile(
       'iscsi-test-cu',
-      ['--dataloss', '--test', test, url],
+      ['--dataloss', '--allow-sanitize', '--test', test, url, ...(test.startsWith('ALL.MultipathIO.') ? [url] : [])],
       { cwd, timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 8 * 1024 * 1024, encoding: 'utf8' },
       (err, stdout, stderr) => {
         const ms = Date.now() - started;
