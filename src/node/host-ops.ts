@@ -87,6 +87,11 @@ export class HostOps {
     return result.exitCode === 0;
   }
 
+  /** stat(2) of the path itself: fails with EIO on a filesystem that has shut down. */
+  async lookup(path: string): Promise<void> {
+    await this.executor.run('stat', ['-c', '%i', '--', path], { timeoutMs: 10_000 });
+  }
+
   async remove(path: string): Promise<void> {
     // rmdir for directories, rm for files: never recursive, so a path that still
     // holds data (a failed unmount) is never emptied.

@@ -13,9 +13,13 @@ function errorText(err: unknown): string {
  */
 export async function nodeGetVolumeStats(ctx: NodeContext, request: CsiRequest): Promise<object> {
   const volumePath = request.volume_path as string;
-  if (!(await ctx.host.exists(volumePath))) throw notFound(`volume path ${volumePath} does not exist`);
+  // The mount table first: it answers without touching the filesystem, which
+  // may be the very thing that is failing.
   const mount = await ctx.mounts.at(volumePath);
-  if (!mount) return { usage: [], volume_condition: { abnormal: true, message: `${volumePath} is not mounted` } };
+  if (!mount) {
+    if (!(await ctx.host.exists(volumePath))) throw notFound(`volume path ${volumePath} does not exist`);
+    return { usage: [], volume_condition: { abnormal: true, message: `${volumePath} is not mounted` } };
+  }
 
   // A published raw block volume is a device node bind-mounted at the path: its
   // size is the device's, and statfs would describe /dev instead.
@@ -30,6 +34,9 @@ export async function nodeGetVolumeStats(ctx: NodeContext, request: CsiRequest):
   }
   try {
     const fs = await ctx.host.statfs(volumePath);
+    // statfs keeps answering on a filesystem that has shut down after an I/O
+    // error (xfs does); a lookup of the root does not.
+    await ctx.host.lookup(volumePath);
     if (mount.source.startsWith('/dev/')) await ctx.host.probeRead(mount.source);
     return {
       usage: [

@@ -185,3 +185,26 @@ test('staging path already holding another volume is ALREADY_EXISTS; publishing 
   await plugin.client.call('Node', 'NodeUnstageVolume', { volume_id: 'two', staging_target_path: join(plugin.dir, 'two-staging') });
   rmSync(join(plugin.dir, 'empty-dir'), { recursive: true, force: true });
 });
+
+test('a filesystem that shut down after an I/O error is reported abnormal, and still unpublishes and unstages', async (t) => {
+  if (!requireTools(t, { ...NODE_TOOLS, xfs_io: 'xfsprogs' })) return;
+  const iqn = 'iqn.2026-01.io.trireme:shutdown';
+  plugin.addVolume(iqn, 320 * MiB);
+  const staging = join(plugin.dir, 'shutdown-staging');
+  const target = join(plugin.dir, 'shutdown-pod');
+  const xfs = mountCapability('xfs');
+  const request = { volume_id: 'shutdown', staging_target_path: staging, volume_capability: xfs, volume_context: volumeContext(iqn) };
+  await plugin.client.call('Node', 'NodeStageVolume', request);
+  await plugin.client.call('Node', 'NodePublishVolume', { ...request, target_path: target });
+  const healthy = await plugin.client.call<{ volume_condition: { abnormal: boolean } }>('Node', 'NodeGetVolumeStats', { volume_id: 'shutdown', volume_path: target });
+  assert.equal(healthy.volume_condition.abnormal, false);
+  // XFS_IOC_GOINGDOWN: what xfs does by itself when its device returns I/O errors.
+  execFileSync('xfs_io', ['-x', '-c', 'shutdown', staging]);
+  const sick = await plugin.client.call<{ usage: unknown[]; volume_condition: { abnormal: boolean; message: string } }>('Node', 'NodeGetVolumeStats', { volume_id: 'shutdown', volume_path: target });
+  assert.equal(sick.volume_condition.abnormal, true);
+  assert.match(sick.volume_condition.message, /Input\/output error/);
+  assert.deepEqual(sick.usage, []);
+  await plugin.client.call('Node', 'NodeUnpublishVolume', { volume_id: 'shutdown', target_path: target });
+  await plugin.client.call('Node', 'NodeUnstageVolume', { volume_id: 'shutdown', staging_target_path: staging });
+  assert.equal(mountsUnder(staging).length, 0);
+});
