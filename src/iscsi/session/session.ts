@@ -125,7 +125,12 @@ export class IscsiSession {
         return this.logout(pdu);
       case InitiatorOpcode.TaskManagementRequest:
         if (!this.target) throw new PduError('ERR_ISCSI_PROTOCOL', 'task management in a discovery session', { rejectReason: RejectReason.ProtocolError, header });
-        return this.inOrder(pdu.immediate, pdu.cmdSN, () => void taskManagement(this, pdu));
+        return this.inOrder(pdu.immediate, pdu.cmdSN, () => {
+          taskManagement(this, pdu).catch((err: unknown) => {
+            this.logger.error({ err }, 'task management failed');
+            this.channel.close('task management failed');
+          });
+        });
       case InitiatorOpcode.SnackRequest:
         // ERL 0 offers no SNACK support (RFC 7143 §7.1.4).
         throw new PduError('ERR_ISCSI_SNACK', 'SNACK at ErrorRecoveryLevel 0', { rejectReason: RejectReason.CommandNotSupported, header });
@@ -230,15 +235,18 @@ export class IscsiSession {
   }
 
   private execute(task: Task): void {
-    this.startGate = this.startGate.then(() => this.channel.writable()).then(() => this.start(task));
+    this.startGate = this.startGate
+      .then(() => this.channel.writable())
+      .then(() => this.start(task))
+      .catch((err: unknown) => this.logger.error({ err, itt: task.itt }, 'command could not start'));
   }
 
   private start(task: Task): void {
     if (task.aborted || this.ended) return;
     const scsi = (this.target as TargetEntry).scsi;
     const pdu = task.pdu;
-    task.running = scsi
-      .execute({
+    task.running = Promise.resolve()
+      .then(() => scsi.execute({
         nexus: this.nexus,
         lun: task.lun,
         cdb: pdu.cdb,
@@ -246,7 +254,7 @@ export class IscsiSession {
         expectedDataTransferLength: pdu.expectedDataTransferLength,
         taskAttribute: pdu.taskAttribute,
         signal: task.controller.signal,
-      })
+      }))
       .then(
         (result) => this.finish(task, result),
         (err: unknown) => {
