@@ -267,7 +267,7 @@ export class Schedule {
   private checkContent(when: string): void {
     for (const r of this.rwReplicas()) {
       for (let b = 0; b < BLOCKS; b++) {
-        const tag = this.tagAt(r.read(b * SIM_BLOCK, SIM_BLOCK), b, `${r.id} ${when}`);
+        const tag = this.tagAt(r.valueAt(b) ?? Buffer.alloc(SIM_BLOCK), b, `${r.id} ${when}`);
         if (!this.oracle.allowed(b).has(tag)) fail(this.seed, `${when}: ${r.id} (RW) holds write ${tag} in block ${b}, newest acknowledged is ${this.oracle.latestAcked(b)}`);
       }
     }
@@ -315,6 +315,7 @@ export class Schedule {
           .listSnapshots()
           .filter((s) => !s.name.startsWith('.'))
           .map((s) => `${s.name}@${s.seq}`)
+          .sort()
           .join(',');
       if (names(first) !== names(r)) fail(this.seed, `snapshots differ: ${first.id} [${names(first)}] ${r.id} [${names(r)}]`);
     }
