@@ -1,4 +1,4 @@
-import { hiBlock, hiSegment, hiUnmapped, packHi, distinctChunks, CHUNK_BLOCKS, type Chunk } from './block-index';
+import { hiBlock, hiSegment, hiUnmapped, packHi, distinctChunks, type Chunk } from './block-index';
 import { fdatasync, preadFull, pwritevFull } from './fs-io';
 import { scanSegment, type ScannedRecord } from './log-scanner';
 import type { LogStore } from './log-store';
@@ -215,18 +215,16 @@ export class Compactor {
       return m?.get(hiUnmapped(hi) ? -lo - 1 : key(lo, hiBlock(hi)));
     };
     const visit = (c: Chunk, apply: boolean): boolean => {
-      const n = c.hi ? CHUNK_BLOCKS : 1;
-      for (let i = 0; i < n; i++) {
-        const hi = c.entryHi(i);
-        if (hi === 0 || !victims.has(hiSegment(hi))) continue;
-        const to = lookup(hi, c.entryLo(i));
-        if (!to) return false;
-        if (apply) {
-          if (c.hi) c.set(i, to[0], to[1]);
-          else c.fill(to[0], to[1]);
-        }
-      }
-      return true;
+      const changes: [number, [number, number]][] = [];
+      let ok = true;
+      c.scan((i, hi, lo) => {
+        if (hi === 0 || !victims.has(hiSegment(hi))) return;
+        const to = lookup(hi, lo);
+        if (to) changes.push([i, to]);
+        else ok = false;
+      });
+      if (apply) for (const [i, to] of changes) c.update(i, to[0], to[1]);
+      return ok;
     };
     for (const c of chunks) if (!visit(c, false)) return false;
     for (const c of chunks) visit(c, true);

@@ -15,12 +15,9 @@ export interface LiveMap {
 export const slotOf = (lo: number, block: number): number => Math.floor((lo + RECORD_HEADER_SIZE + block * BLOCK_SLOT) / BLOCK_SLOT);
 
 function markChunk(c: Chunk, segs: (idx: number) => Segment | undefined, live: LiveMap): void {
-  const n = c.hi ? CHUNK_BLOCKS : 1;
-  for (let i = 0; i < n; i++) {
-    const hi = c.entryHi(i);
-    if (hi === 0) continue;
+  c.scan((_i, hi, lo) => {
+    if (hi === 0) return;
     const idx = hiSegment(hi);
-    const lo = c.entryLo(i);
     if (hiUnmapped(hi)) {
       let set = live.unmaps.get(idx);
       if (!set) live.unmaps.set(idx, (set = new Set()));
@@ -28,7 +25,7 @@ function markChunk(c: Chunk, segs: (idx: number) => Segment | undefined, live: L
         set.add(lo);
         live.liveBytes.set(idx, (live.liveBytes.get(idx) ?? 0) + RECORD_HEADER_SIZE);
       }
-      continue;
+      return;
     }
     let bits = live.slots.get(idx);
     if (!bits) {
@@ -43,7 +40,7 @@ function markChunk(c: Chunk, segs: (idx: number) => Segment | undefined, live: L
       bits[byte] |= bit;
       live.liveBytes.set(idx, (live.liveBytes.get(idx) ?? 0) + BLOCK_SLOT);
     }
-  }
+  });
 }
 
 export function markLive(views: IndexView[], segs: (idx: number) => Segment | undefined): LiveMap {
@@ -60,14 +57,7 @@ export function deadBytes(seg: Segment, live: LiveMap): number {
 /** Blocks of a view that hold data (not zero, not unmapped). */
 export function writtenBlocks(view: IndexView): number {
   let n = 0;
-  for (const c of view.table) {
-    if (!c) continue;
-    if (!c.hi) {
-      if (c.fillHi !== 0 && !hiUnmapped(c.fillHi)) n += CHUNK_BLOCKS;
-      continue;
-    }
-    for (let i = 0; i < CHUNK_BLOCKS; i++) if (c.hi[i] !== 0 && !hiUnmapped(c.hi[i])) n++;
-  }
+  for (const c of view.table) if (c) n += c.count((hi) => hi !== 0 && !hiUnmapped(hi));
   return n;
 }
 

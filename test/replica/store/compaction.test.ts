@@ -57,7 +57,7 @@ test('background compaction runs by itself within its bandwidth budget', async (
   const image = await s.read(0, 8 * MiB);
   const before = s.space(true).totalBytes;
   const t0 = Date.now();
-  while (s.space(true).totalBytes > before - 2 * MiB && Date.now() - t0 < 10_000) await sleep(50);
+  while (s.space(true).totalBytes > before - 2 * MiB && Date.now() - t0 < 30_000) await sleep(50);
   const after1 = s.space(true).totalBytes;
   assert.ok(after1 <= before - 2 * MiB, `background compaction freed ${before - after1} bytes`);
   assert.deepEqual(await s.read(0, 8 * MiB), image);
@@ -77,8 +77,12 @@ test('index memory: 8 bytes per written block, nothing for unwritten regions', (
     head.set(lba - (lba % 4) + (i % 4), packHi(1 + (i % 100), 0, false), i * 4148);
   }
   const perGiB = indexBytes([head]);
-  // Writes spread over 4 GiB touch every chunk: a fully random 1 GiB costs the whole 4 GiB table here.
-  assert.ok(perGiB <= 4 * 2 * 1024 * 1024 * 1.02, `index ${perGiB} bytes`);
+  // Spread over 4 GiB, each 4 MiB chunk holds ~256 entries and stays sparse (10 bytes each plus growth slack).
+  assert.ok(perGiB <= 3.5 * 1024 * 1024, `1 GiB of scattered 4k writes costs ${perGiB} bytes of index`);
+  const scattered = new IndexView(blocks);
+  for (let ci = 0; ci < blocks / CHUNK_BLOCKS; ci++) scattered.set(ci * CHUNK_BLOCKS + (ci % 7), packHi(1, 0, false), ci);
+  const oneEach = indexBytes([scattered]) / (blocks / CHUNK_BLOCKS);
+  assert.ok(oneEach < 200, `one 4k write per chunk costs ${oneEach} bytes, not a whole chunk`);
   const dense = new IndexView(blocks);
   for (let lba = 0; lba < written; lba++) dense.set(lba, packHi(1, lba % CHUNK_BLOCKS, false), lba);
   const denseBytes = indexBytes([dense]);

@@ -1,0 +1,254 @@
+/**
+ * Replica-local throughput of the log store against raw file I/O on the same
+ * disk in the same run, plus index memory, restart time and compaction rate.
+ *
+ *   node dist/bench/replica-store.js [--runs N] [--ops N] [--seq-mib N] [--restart-mib N] [--dir PATH]
+ *
+ * Workloads (queue depth 32 unless said):
+ *   4k random writes, an fdatasync (flush) after every 32
+ *   1 MiB sequential writes (depth 8), one flush at the end
+ *   4k random reads of what the random writes left
+ * Raw: the same pattern with pwrite/pread/fdatasync on one preallocated file.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { silentLogger } from '../src/common/logger';
+import { openReplicaStore, type LogStore } from '../src/replica/store';
+import { BLOCK_SIZE } from '../src/replica/store-types';
+import { median, ratio } from './lib/stats';
+import { renderTable } from './lib/table';
+
+const MiB = 1 << 20;
+const GiB = 1 << 30;
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 && process.argv[i + 1] ? Number(process.argv[i + 1]) : fallback;
+}
+function argStr(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
+}
+
+const RUNS = arg('runs', 3);
+const OPS = arg('ops', 16384);
+const SEQ_MIB = arg('seq-mib', 256);
+const RESTART_MIB = arg('restart-mib', 1024);
+const REGION = 256 * MiB; // random I/O spans this much of the volume
+const ROOT = argStr('dir', os.tmpdir());
+
+/** Deterministic LBAs so store and raw see the same pattern. */
+function lbas(n: number, seed: number): Uint32Array {
+  const out = new Uint32Array(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = (x >>> 0) % (REGION / BLOCK_SIZE);
+  }
+  return out;
+}
+
+/** Runs ops in batches of `depth` concurrent calls, `after` once per batch; returns ops per second. */
+async function batches(n: number, depth: number, op: (i: number) => Promise<unknown>, after?: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  for (let i = 0; i < n; i += depth) {
+    const inflight: Promise<unknown>[] = [];
+    for (let k = i; k < Math.min(n, i + depth); k++) inflight.push(op(k));
+    await Promise.all(inflight);
+    if (after) await after();
+  }
+  return n / ((performance.now() - t0) / 1000);
+}
+
+const fsp = fs.promises;
+interface Target {
+  name: string;
+  write(i: number, off: number, buf: Buffer): Promise<unknown>;
+  read(off: number, len: number): Promise<unknown>;
+  flush(): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+async function rawTarget(dir: string): Promise<Target> {
+  const fh = await fsp.open(path.join(dir, 'raw.img'), 'w+');
+  await fh.truncate(REGION + SEQ_MIB * MiB);
+  return {
+    name: 'raw',
+    write: (_i, off, buf) => fh.write(buf, 0, buf.length, off),
+    read: (off, len) => fh.read(Buffer.allocUnsafe(len), 0, len, off),
+    flush: () => fh.datasync(),
+    close: () => fh.close(),
+  };
+}
+
+async function storeTarget(dir: string): Promise<{ target: Target; store: LogStore }> {
+  const store = await openReplicaStore({ dir: path.join(dir, 'store'), size: REGION + SEQ_MIB * MiB, logger: silentLogger(), compaction: { enabled: false } });
+  let seq = 0;
+  return {
+    store,
+    target: {
+      name: 'store',
+      write: (_i, off, buf) => store.write(0, ++seq, off, buf),
+      read: (off, len) => store.read(off, len),
+      flush: () => store.flush(0),
+      close: () => store.close(),
+    },
+  };
+}
+
+interface Round {
+  randWrite: number;
+  seqWrite: number;
+  randRead: number;
+}
+
+async function workload(t: Target, seed: number): Promise<Round> {
+  const addr = lbas(OPS, seed);
+  const block = Buffer.alloc(BLOCK_SIZE, seed & 0xff);
+  const randWrite = await batches(OPS, 32, (i) => t.write(i, addr[i] * BLOCK_SIZE, block), () => t.flush());
+  const big = Buffer.alloc(MiB, 7);
+  const seqRate = await batches(SEQ_MIB, 8, (i) => t.write(i, REGION + i * MiB, big));
+  await t.flush();
+  const readAddr = lbas(OPS, seed + 1);
+  const randRead = await batches(OPS, 32, (i) => t.read(readAddr[i] * BLOCK_SIZE, BLOCK_SIZE));
+  return { randWrite, seqWrite: seqRate, randRead };
+}
+
+async function throughput(): Promise<void> {
+  const raw: Round[] = [];
+  const log: Round[] = [];
+  let indexPerGiB = 0;
+  for (let run = 0; run < RUNS; run++) {
+    for (const kind of run % 2 === 0 ? ['raw', 'store'] : ['store', 'raw']) {
+      const dir = fs.mkdtempSync(path.join(ROOT, 'trireme-bench-'));
+      try {
+        if (kind === 'raw') {
+          const t = await rawTarget(dir);
+          raw.push(await workload(t, run + 1));
+          await t.close();
+        } else {
+          const { target, store } = await storeTarget(dir);
+          log.push(await workload(target, run + 1));
+          // Index after OPS random 4k writes over 256 MiB plus the sequential run.
+          const written = OPS * BLOCK_SIZE + SEQ_MIB * MiB;
+          indexPerGiB = (store.indexBytes() / written) * GiB;
+          await target.close();
+        }
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  }
+  const m = (xs: Round[], k: keyof Round): number => median(xs.map((x) => x[k]));
+  const rows = [
+    ['4k random write, flush/32 (IOPS)', m(raw, 'randWrite'), m(log, 'randWrite'), ratio(m(log, 'randWrite'), m(raw, 'randWrite'))],
+    ['1 MiB sequential write (MiB/s)', m(raw, 'seqWrite'), m(log, 'seqWrite'), ratio(m(log, 'seqWrite'), m(raw, 'seqWrite'))],
+    ['4k random read (IOPS)', m(raw, 'randRead'), m(log, 'randRead'), ratio(m(log, 'randRead'), m(raw, 'randRead'))],
+  ];
+  process.stdout.write(`medians of ${RUNS} runs, ${OPS} random ops over ${REGION / MiB} MiB, ${SEQ_MIB} MiB sequential\n`);
+  process.stdout.write(`${renderTable(['workload', 'raw file', 'log store', 'store/raw'], rows)}\n`);
+  process.stdout.write(`index memory (mixed random + sequential): ${(indexPerGiB / MiB).toFixed(2)} MiB per GiB written\n`);
+}
+
+async function indexDense(): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(ROOT, 'trireme-bench-'));
+  try {
+    const store = await openReplicaStore({ dir, size: 2 * GiB, logger: silentLogger(), compaction: { enabled: false } });
+    // 4k random writes covering 128 MiB of a 2 GiB volume: the worst case for an index of 4 MiB chunks.
+    const n = (128 * MiB) / BLOCK_SIZE;
+    const buf = Buffer.alloc(BLOCK_SIZE, 1);
+    const addr = new Uint32Array(n).map((_, i) => ((i * 2654435761) >>> 0) % ((2 * GiB) / BLOCK_SIZE));
+    await batches(n, 64, (i) => store.write(0, i + 1, addr[i] * BLOCK_SIZE, buf));
+    const sparse = store.indexBytes();
+    await store.close();
+    process.stdout.write(
+      `index memory, 128 MiB of 4k writes scattered over 2 GiB: ${(sparse / MiB).toFixed(2)} MiB (${((sparse / (128 * MiB)) * 1024).toFixed(2)} MiB per GiB written; chunks are 4 MiB of volume)\n`,
+    );
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Child mode: fills a store with sequential 1 MiB writes, flushes, then dies by SIGKILL (no checkpoint at close). */
+async function fillAndDie(dir: string, mib: number, checkpointBytes: number): Promise<void> {
+  const store = await openReplicaStore({ dir, size: mib * MiB, logger: silentLogger(), compaction: { enabled: false }, checkpointBytes });
+  const big = Buffer.alloc(MiB, 3);
+  await batches(mib, 8, (i) => store.write(0, i + 1, i * MiB, big));
+  await store.flush(0);
+  process.kill(process.pid, 'SIGKILL');
+}
+
+async function restart(): Promise<void> {
+  const rows: (string | number)[][] = [];
+  for (const [label, ckpt] of [
+    ['after SIGKILL, checkpoint every 256 MiB', 256 * MiB],
+    ['after SIGKILL, no checkpoint (full replay)', Number.MAX_SAFE_INTEGER],
+  ] as const) {
+    const dir = fs.mkdtempSync(path.join(ROOT, 'trireme-bench-'));
+    try {
+      await new Promise<void>((resolve) => {
+        const child = spawn(process.execPath, [__filename, '--fill-and-die', dir, String(RESTART_MIB), String(ckpt)], { stdio: 'inherit' });
+        child.on('exit', () => resolve());
+      });
+      const t0 = performance.now();
+      const store = await openReplicaStore({ dir, logger: silentLogger(), compaction: { enabled: false } });
+      const crashed = performance.now() - t0;
+      const lastSeq = store.info().lastSeq;
+      await store.close();
+      const t1 = performance.now();
+      const again = await openReplicaStore({ dir, logger: silentLogger(), compaction: { enabled: false } });
+      const clean = performance.now() - t1;
+      await again.close();
+      rows.push([label, lastSeq, crashed, clean]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  process.stdout.write(`restart of ${RESTART_MIB} MiB of log (open verifies every record CRC; replay applies the tail after the checkpoint)\n`);
+  process.stdout.write(`${renderTable(['case', 'records', 'open after crash (ms)', 'open after clean close (ms)'], rows)}\n`);
+}
+
+async function compaction(): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(ROOT, 'trireme-bench-'));
+  try {
+    const size = 256 * MiB;
+    const store = await openReplicaStore({ dir, size, logger: silentLogger(), compaction: { enabled: false, bytesPerSecond: Infinity } });
+    const buf = Buffer.alloc(64 * 1024, 5);
+    let seq = 0;
+    // Write the volume twice in 64 KiB pieces, the second time only every other piece: half of the first pass dies.
+    await batches(size / buf.length, 16, (i) => store.write(0, ++seq, i * buf.length, buf));
+    await batches(size / buf.length / 2, 16, (i) => store.write(0, ++seq, i * 2 * buf.length, buf));
+    await store.flush(0);
+    const before = store.space(true);
+    const t0 = performance.now();
+    const r = await store.compact({ minDeadRatio: 0.1 });
+    const secs = (performance.now() - t0) / 1000;
+    const after = store.space(true);
+    await store.close();
+    const copied = before.totalBytes - r.bytesFreed - (after.totalBytes - (before.totalBytes - r.bytesFreed - r.bytesFreed));
+    void copied;
+    process.stdout.write(
+      `compaction (unthrottled): ${r.segmentsFreed} segments, read ${((r.bytesFreed + before.liveBytes - after.liveBytes) / MiB).toFixed(0)} MiB, freed ${(r.bytesFreed / MiB).toFixed(1)} MiB in ${secs.toFixed(2)} s = ${(r.bytesFreed / MiB / secs).toFixed(0)} MiB/s freed; log ${(before.totalBytes / MiB).toFixed(0)} -> ${(after.totalBytes / MiB).toFixed(0)} MiB\n`,
+    );
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  if (process.argv[2] === '--fill-and-die') return fillAndDie(process.argv[3], Number(process.argv[4]), Number(process.argv[5]));
+  await throughput();
+  await indexDense();
+  await compaction();
+  await restart();
+  return undefined;
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${String(err)}\n`);
+  process.exit(1);
+});
