@@ -16,6 +16,26 @@ export class ScsiMetrics {
   readonly statuses: Counter<'status'>;
   readonly latency: Histogram<'class'>;
 
+  private readonly byClass = new Map<string, { commands: { inc(): void }; latency: { observe(v: number): void } }>();
+  private readonly byStatus = new Map<string, { inc(): void }>();
+
+  /** One finished command; labelled children are cached because this runs for every I/O. */
+  record(commandClass: string, status: string, seconds: number): void {
+    let perClass = this.byClass.get(commandClass);
+    if (!perClass) {
+      perClass = { commands: this.commands.labels(commandClass), latency: this.latency.labels(commandClass) };
+      this.byClass.set(commandClass, perClass);
+    }
+    perClass.commands.inc();
+    perClass.latency.observe(seconds);
+    let perStatus = this.byStatus.get(status);
+    if (!perStatus) {
+      perStatus = this.statuses.labels(status);
+      this.byStatus.set(status, perStatus);
+    }
+    perStatus.inc();
+  }
+
   constructor(registry: Registry | undefined) {
     const registers = registry ? [registry] : [];
     this.commands = shared(registry, 'trireme_scsi_commands_total', () => new Counter({

@@ -1,3 +1,10 @@
+interface Entry {
+  readonly start: number;
+  readonly end: number;
+  /** Later commands waiting for this one; created only when one has to wait. */
+  waiters: Array<() => void> | undefined;
+}
+
 /**
  * Serialises overlapping LBA ranges in arrival order. Every mutating command
  * holds its range while it runs, so COMPARE AND WRITE's read-compare-write is
@@ -7,24 +14,25 @@
  * the transport's command window.
  */
 export class RangeLock {
-  private readonly held = new Set<{ start: number; end: number; done: Promise<void> }>();
+  private readonly held = new Set<Entry>();
 
   async acquire(start: number, count: number): Promise<() => void> {
-    const end = start + Math.max(count, 1);
-    const prior = [...this.held].filter((entry) => entry.start < end && start < entry.end).map((entry) => entry.done);
-    let release!: () => void;
-    const done = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const entry = { start, end, done };
+    const entry: Entry = { start, end: start + Math.max(count, 1), waiters: undefined };
+    let prior: Array<Promise<void>> | undefined;
+    for (const other of this.held) {
+      if (other.start < entry.end && start < other.end) {
+        const waiters = (other.waiters ??= []);
+        (prior ??= []).push(new Promise<void>((resolve) => waiters.push(resolve)));
+      }
+    }
     this.held.add(entry);
-    await Promise.all(prior);
+    if (prior) await Promise.all(prior);
     let released = false;
     return () => {
       if (released) return;
       released = true;
       this.held.delete(entry);
-      release();
+      for (const wake of entry.waiters ?? []) wake();
     };
   }
 

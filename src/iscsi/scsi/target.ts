@@ -97,9 +97,7 @@ class Target implements ScsiTarget, TargetInfo {
     const seen = { class: 'other' as CommandClass };
     const result = await this.run(command, seen);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    this.metrics.commands.inc({ class: seen.class });
-    this.metrics.latency.observe({ class: seen.class }, seconds);
-    this.metrics.statuses.inc({ status: STATUS_NAMES[result.status] ?? 'other' });
+    this.metrics.record(seen.class, STATUS_NAMES[result.status] ?? 'other', seconds);
     if (result.status === ScsiStatus.CheckCondition && result.sense) this.metrics.errors.inc({ sense_key: senseKeyName(result.sense[2] & 0x0f) });
     return result;
   }
@@ -136,17 +134,17 @@ class Target implements ScsiTarget, TargetInfo {
         return { status: ScsiStatus.ReservationConflict };
       }
       dataOutLength = spec.dataOut?.(cdb, lu.blockSize);
-      return withDataOut(await this.dispatch(spec, { command, cdb, lu, target: this }), dataOutLength);
+      return await this.dispatch(spec, { command, cdb, lu, target: this }, dataOutLength);
     } catch (err) {
       return withDataOut(this.failure(err, command), dataOutLength);
     }
   }
 
   /** Runs the handler; an abort resolves at once with TASK ABORTED while the device finishes in the background. */
-  private async dispatch(spec: CommandSpec, ctx: CommandContext): Promise<ScsiResult> {
+  private async dispatch(spec: CommandSpec, ctx: CommandContext, dataOutLength: number | undefined): Promise<ScsiResult> {
     const work = Promise.resolve().then(() => spec.handler(ctx));
     const signal = ctx.command.signal;
-    if (!signal) return toResult(await work);
+    if (!signal) return toResult(await work, dataOutLength);
     let onAbort: (() => void) | undefined;
     const aborted = new Promise<'aborted'>((resolve) => {
       onAbort = () => resolve('aborted');
@@ -158,7 +156,7 @@ class Target implements ScsiTarget, TargetInfo {
         work.catch((err: unknown) => this.logger.debug({ err, op: spec.name }, 'aborted command failed'));
         return { status: ScsiStatus.TaskAborted };
       }
-      return toResult(outcome);
+      return toResult(outcome, dataOutLength);
     } finally {
       if (onAbort) signal.removeEventListener('abort', onAbort);
     }
@@ -207,10 +205,10 @@ function good(dataIn: Buffer): ScsiResult {
   return { status: ScsiStatus.Good, dataIn };
 }
 
-function toResult(result: HandlerResult): ScsiResult {
-  if (result === undefined) return { status: ScsiStatus.Good };
+function toResult(result: HandlerResult, dataOutLength: number | undefined): ScsiResult {
+  if (result === undefined) return dataOutLength === undefined ? { status: ScsiStatus.Good } : { status: ScsiStatus.Good, dataOutLength };
   if (Buffer.isBuffer(result)) return { status: ScsiStatus.Good, dataIn: result };
-  return result;
+  return withDataOut(result, dataOutLength);
 }
 
 export function createTarget(options: ScsiTargetOptions): ScsiTarget {
