@@ -208,3 +208,25 @@ test('a filesystem that shut down after an I/O error is reported abnormal, and s
   await plugin.client.call('Node', 'NodeUnstageVolume', { volume_id: 'shutdown', staging_target_path: staging });
   assert.equal(mountsUnder(staging).length, 0);
 });
+
+test('two LUNs of one target share the session: it is closed only when the last of them is unstaged', async (t) => {
+  if (!requireTools(t, NODE_TOOLS)) return;
+  const iqn = 'iqn.2026-01.io.trireme:two-luns';
+  plugin.addVolume(`${iqn}#0`, 16 * MiB);
+  plugin.addVolume(`${iqn}#1`, 16 * MiB);
+  const stage = (lun: number): object => ({
+    volume_id: `lun-${lun}`,
+    staging_target_path: join(plugin.dir, `lun-${lun}`),
+    volume_capability: cap,
+    volume_context: { ...volumeContext(iqn), lun: String(lun) },
+  });
+  await plugin.client.call('Node', 'NodeStageVolume', stage(0));
+  await plugin.client.call('Node', 'NodeStageVolume', stage(1));
+  const detaches = plugin.acquirer.detachCount;
+  await plugin.client.call('Node', 'NodeUnstageVolume', { volume_id: 'lun-0', staging_target_path: join(plugin.dir, 'lun-0') });
+  assert.equal(plugin.acquirer.detachCount, detaches, 'LUN 1 still uses the session');
+  assert.equal(plugin.acquirer.loopDevicesOf(plugin.acquirer.files.get(`${iqn}#1`) as string).length, 1);
+  await plugin.client.call('Node', 'NodeUnstageVolume', { volume_id: 'lun-1', staging_target_path: join(plugin.dir, 'lun-1') });
+  assert.equal(plugin.acquirer.detachCount, detaches + 1);
+  for (const lun of [0, 1]) assert.deepEqual(plugin.acquirer.loopDevicesOf(plugin.acquirer.files.get(`${iqn}#${lun}`) as string), []);
+});

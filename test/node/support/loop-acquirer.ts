@@ -13,7 +13,7 @@ import type { DeviceAcquirer, VolumeTarget } from '../../../src/node';
  * attach returns, as udev does after a SCSI scan.
  */
 export class LoopAcquirer implements DeviceAcquirer {
-  /** Backing file per target IQN. */
+  /** Backing file per target IQN, or per `IQN#LUN`. */
   readonly files = new Map<string, string>();
   attachCount = 0;
   detachCount = 0;
@@ -29,7 +29,8 @@ export class LoopAcquirer implements DeviceAcquirer {
   }
 
   private backing(target: VolumeTarget): string {
-    const file = this.files.get(target.iqn);
+    // `IQN#LUN` names one LUN of a target with several; a bare IQN its only LUN.
+    const file = this.files.get(`${target.iqn}#${target.lun}`) ?? this.files.get(target.iqn);
     if (!file) throw new Error(`no backing file for ${target.iqn}`);
     return file;
   }
@@ -53,11 +54,15 @@ export class LoopAcquirer implements DeviceAcquirer {
     return link;
   }
 
+  /** Like an iSCSI logout, which removes every LUN of the session: all LUNs of the target go. */
   async detach(target: VolumeTarget): Promise<void> {
     this.detachCount++;
-    const link = this.devicePath(target);
-    for (const device of this.loopDevicesOf(this.backing(target))) execFileSync('losetup', ['-d', device]);
-    rmSync(link, { force: true });
+    for (const [key, file] of this.files) {
+      const [iqn, lun] = key.split('#');
+      if (iqn !== target.iqn) continue;
+      for (const device of this.loopDevicesOf(file)) execFileSync('losetup', ['-d', device]);
+      rmSync(this.devicePath({ ...target, lun: lun === undefined ? target.lun : Number(lun) }), { force: true });
+    }
   }
 
   async rescan(target: VolumeTarget): Promise<void> {
