@@ -91,6 +91,7 @@ export class SnapshotManager {
     checkSnapshotName(name);
     await this.set.pause(async () => {
       this.set.checkWritable();
+      if (!(await this.list()).some((s) => s.name === name)) throw new TriremeError(LinkErrorCode.NotFound, `snapshot "${name}" not found`);
       // A replica still catching up may not have received the snapshot yet;
       // its rebuild drops snapshots the source no longer has.
       await onWriteSet(this.set, 'deleteSnapshot', (slot, epoch) => slot.link.deleteSnapshot(epoch, name), [LinkErrorCode.NotFound]);

@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { BlockDeviceError } from '../../../src/iscsi/block-device';
+import { SIM_BLOCK } from './sim/sim-replica';
+import { World, pattern } from './sim/world';
+
+const B = SIM_BLOCK;
+
+describe('snapshots (invariant 7)', () => {
+  test('a snapshot cut among concurrent writes holds the same content on every replica', async () => {
+    const world = new World(21, 3, 32, [1, 30]);
+    const engine = await world.open();
+    const before = Array.from({ length: 8 }, (_, i) => engine.write(i * B, pattern(i + 1, i)));
+    const cut = engine.snapshots.create('s1');
+    const after = Array.from({ length: 8 }, (_, i) => engine.write(i * B, pattern(i + 100, i)));
+    await world.run(Promise.all([...before, cut, ...after]));
+    const info = await cut;
+    assert.equal(info.seq, 8, 'the cut sits after the 8 writes issued before it');
+    for (const r of world.replicas) {
+      assert.equal(r.snapshots.get('s1')?.seq, 8);
+      for (let i = 0; i < 8; i++) {
+        assert.deepEqual(r.read(i * B, B, 's1'), pattern(i + 1, i), `${r.id} block ${i} in the snapshot`);
+        assert.deepEqual(r.read(i * B, B), pattern(i + 100, i), `${r.id} block ${i} in the head`);
+      }
+    }
+    await world.run(engine.close());
+  });
+
+  test('list, duplicate and delete', async () => {
+    const world = new World(22, 3);
+    const engine = await world.open();
+    await world.run(engine.snapshots.create('a'));
+    await assert.rejects(world.run(engine.snapshots.create('a')), { code: 'ERR_ALREADY_EXISTS' });
+    assert.deepEqual(
+      (await world.run(engine.snapshots.list())).map((s) => s.name),
+      ['a'],
+    );
+    await world.run(engine.snapshots.delete('a'));
+    assert.ok(world.replicas.every((r) => r.snapshots.size === 0));
+    await assert.rejects(world.run(engine.snapshots.delete('a')), { code: 'ERR_NOT_FOUND' });
+    await world.run(engine.close());
+  });
+
+  test('snapshots need a quorum like writes do', async () => {
+    const world = new World(23, 3);
+    const engine = await world.open();
+    world.replicas[0].crash();
+    world.replicas[1].crash();
+    await world.run(engine.write(0, pattern(1, 0)).catch(() => undefined));
+    await assert.rejects(world.run(engine.snapshots.create('x')), (err: unknown) => err instanceof BlockDeviceError && err.kind === 'unavailable');
+    await world.run(engine.close());
+  });
+
+  test('revert is refused while an initiator is attached, then restores the snapshot everywhere', async () => {
+    const world = new World(24, 3);
+    let attached = true;
+    const engine = await world.open({}, () => attached);
+    await world.run(engine.write(0, pattern(1, 0)));
+    await world.run(engine.snapshots.create('base'));
+    await world.run(engine.write(0, pattern(2, 0)));
+    await world.run(engine.write(B, pattern(3, 1)));
+    await assert.rejects(world.run(engine.snapshots.revert('base')), { code: 'ERR_BUSY' });
+    attached = false;
+    world.replicas[2].crash();
+    await world.run(engine.write(2 * B, pattern(4, 2)));
+    await world.run(engine.snapshots.revert('base'));
+    assert.deepEqual(await world.run(engine.read(0, 3 * B)), Buffer.concat([pattern(1, 0), Buffer.alloc(2 * B)]));
+    // The replica that missed the revert catches up by replaying it.
+    world.replicas[2].restart();
+    await world.healthy(engine);
+    for (const r of world.replicas) assert.deepEqual(r.read(0, 3 * B), Buffer.concat([pattern(1, 0), Buffer.alloc(2 * B)]), r.id);
+    await world.run(engine.close());
+  });
+});
