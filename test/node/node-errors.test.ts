@@ -230,3 +230,18 @@ test('two LUNs of one target share the session: it is closed only when the last 
   assert.equal(plugin.acquirer.detachCount, detaches + 1);
   for (const lun of [0, 1]) assert.deepEqual(plugin.acquirer.loopDevicesOf(plugin.acquirer.files.get(`${iqn}#${lun}`) as string), []);
 });
+
+test('CHAP credentials from the node-stage secrets reach the device acquisition', async (t) => {
+  if (!requireTools(t, NODE_TOOLS)) return;
+  const iqn = 'iqn.2026-01.io.trireme:chap';
+  plugin.addVolume(iqn, 16 * MiB);
+  const staging = join(plugin.dir, 'chap');
+  const secrets = { chapUser: 'pvc-chap', chapSecret: 'twelve-bytes-or-more', chapMutualUser: 'target', chapMutualSecret: 'another-secret-value' };
+  await plugin.client.call('Node', 'NodeStageVolume', { volume_id: 'chap', staging_target_path: staging, volume_capability: cap, volume_context: volumeContext(iqn), secrets });
+  assert.deepEqual(plugin.acquirer.lastChap, { user: 'pvc-chap', secret: 'twelve-bytes-or-more', mutualUser: 'target', mutualSecret: 'another-secret-value' });
+  await plugin.client.call('Node', 'NodeUnstageVolume', { volume_id: 'chap', staging_target_path: staging });
+  await assert.rejects(
+    plugin.client.call('Node', 'NodeStageVolume', { volume_id: 'chap', staging_target_path: staging, volume_capability: cap, volume_context: volumeContext(iqn), secrets: { ...secrets, chapMutualSecret: '' } }),
+    grpcStatus(status.INVALID_ARGUMENT),
+  );
+});

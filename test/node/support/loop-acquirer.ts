@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DeviceAcquirer, VolumeTarget } from '../../../src/node';
+import type { ChapSecrets, DeviceAcquirer, VolumeTarget } from '../../../src/node';
 
 /**
  * Device acquisition on loop devices. This host's kernel has no iSCSI
@@ -19,6 +19,8 @@ export class LoopAcquirer implements DeviceAcquirer {
   detachCount = 0;
   rescanCount = 0;
   linkDelayMs = 150;
+  /** The CHAP credentials of the last attach, as the iSCSI login would have used them. */
+  lastChap: ChapSecrets | undefined;
 
   constructor(private readonly byPathDir: string) {
     mkdirSync(byPathDir, { recursive: true });
@@ -41,8 +43,9 @@ export class LoopAcquirer implements DeviceAcquirer {
     return out.split('\n').map((l) => l.trim()).filter(Boolean);
   }
 
-  async attach(target: VolumeTarget): Promise<string> {
+  async attach(target: VolumeTarget, chap?: ChapSecrets): Promise<string> {
     this.attachCount++;
+    this.lastChap = chap;
     const link = this.devicePath(target);
     const file = this.backing(target);
     const device = this.loopDevicesOf(file)[0] ?? execFileSync('losetup', ['-f', '--show', file], { encoding: 'utf8' }).trim();
