@@ -1,6 +1,7 @@
 import type { BlockDevice } from '../block-device';
 import { PersistentReservations } from './pr-state';
 import { RangeLock } from './range-lock';
+import { TaskSet } from './task-set';
 import { lbaOutOfRange } from './sense';
 import { UnitAttentions } from './unit-attention';
 
@@ -39,6 +40,7 @@ export class LogicalUnit {
   readonly unitAttentions = new UnitAttentions();
   readonly rangeLock = new RangeLock();
   readonly reservations = new PersistentReservations();
+  readonly tasks = new TaskSet();
   /** The nexus holding a RESERVE(6) reservation (SPC-2 §7.21), if any. */
   legacyHolder: string | undefined;
   readonly limits: BlockLimits;

@@ -142,7 +142,7 @@ class Target implements ScsiTarget, TargetInfo {
 
   /** Runs the handler; an abort resolves at once with TASK ABORTED while the device finishes in the background. */
   private async dispatch(spec: CommandSpec, ctx: CommandContext, dataOutLength: number | undefined): Promise<ScsiResult> {
-    const work = Promise.resolve().then(() => spec.handler(ctx));
+    const work = ctx.lu.tasks.run(ctx.command.taskAttribute, () => spec.handler(ctx));
     const signal = ctx.command.signal;
     if (!signal) return toResult(await work, dataOutLength);
     let onAbort: (() => void) | undefined;
