@@ -245,3 +245,29 @@ test('CHAP credentials from the node-stage secrets reach the device acquisition'
     grpcStatus(status.INVALID_ARGUMENT),
   );
 });
+
+test('a device that already holds data is never reformatted: another filesystem is mounted as it is, anything else refused', async (t) => {
+  if (!requireTools(t, { ...NODE_TOOLS, mkswap: 'util-linux' })) return;
+  const extFile = plugin.addVolume('iqn.2026-01.io.trireme:has-ext4', 32 * MiB);
+  execFileSync('mkfs.ext4', ['-q', '-F', extFile]);
+  const staging = join(plugin.dir, 'has-ext4');
+  await plugin.client.call('Node', 'NodeStageVolume', {
+    volume_id: 'has-ext4',
+    staging_target_path: staging,
+    volume_capability: mountCapability('xfs'),
+    volume_context: volumeContext('iqn.2026-01.io.trireme:has-ext4'),
+  });
+  assert.equal(mountsUnder(staging)[0]?.fsType, 'ext4', 'the existing ext4 is mounted, not replaced by xfs');
+  await plugin.client.call('Node', 'NodeUnstageVolume', { volume_id: 'has-ext4', staging_target_path: staging });
+
+  const swapFile = plugin.addVolume('iqn.2026-01.io.trireme:has-swap', 32 * MiB);
+  execFileSync('mkswap', [swapFile], { stdio: 'ignore' });
+  const swapStaging = join(plugin.dir, 'has-swap');
+  await assert.rejects(
+    plugin.client.call('Node', 'NodeStageVolume', { volume_id: 'has-swap', staging_target_path: swapStaging, volume_capability: cap, volume_context: volumeContext('iqn.2026-01.io.trireme:has-swap') }),
+    (err: Error & { code: number }) => err.code === status.FAILED_PRECONDITION && /holds swap/.test(err.message),
+  );
+  assert.equal(mountsUnder(swapStaging).length, 0);
+  assert.match(execFileSync('blkid', ['-p', '-o', 'value', '-s', 'TYPE', swapFile], { encoding: 'utf8' }), /swap/, 'the swap signature is untouched');
+  await plugin.client.call('Node', 'NodeUnstageVolume', { volume_id: 'has-swap', staging_target_path: swapStaging });
+});
