@@ -24,12 +24,14 @@ export async function nodeStageVolume(ctx: NodeContext, request: CsiRequest): Pr
   const state: StagedVolume = { volumeId, target, stagingPath, block };
   await ctx.states.save(state);
 
-  const link = await ctx.acquirer.attach(target, chap);
   let device: BlockDeviceInfo;
   try {
+    const link = await ctx.acquirer.attach(target, chap);
     device = await ctx.host.waitForBlockDevice(link, ctx.deviceTimeoutMs);
   } catch (err) {
-    if (err instanceof TriremeError && err.code === 'ERR_DEVICE_TIMEOUT') throw notFound(`volume ${volumeId}: ${err.message}`);
+    // CSI NodeStageVolume "Volume does not exist": the portal does not offer
+    // the target, or the login produced no device for the LUN.
+    if (err instanceof TriremeError && (err.code === 'ERR_DEVICE_TIMEOUT' || err.code === 'ERR_TARGET_NOT_OFFERED')) throw notFound(`volume ${volumeId}: ${err.message}`);
     throw err;
   }
   if (block) {
