@@ -59,6 +59,7 @@ export class IscsiConnection implements SessionChannel {
   private closed = false;
   private paused = false;
   private closeAfterWrite = false;
+  private corked = false;
   private lastReceive = Date.now();
   private ping?: { ttt: number; sentAt: number };
   private stall?: { written: number; since: number };
@@ -242,7 +243,8 @@ export class IscsiConnection implements SessionChannel {
   }
 
   send(pdus: PendingPdu[]): void {
-    if (this.closed) return;
+    // Nothing follows a logout response or a final Reject once the close has begun.
+    if (this.closed || this.closeAfterWrite) return;
     const session = this.session;
     for (const pending of pdus) {
       const seq = { statSN: this.statSN, expCmdSN: session?.expCmdSN ?? 0, maxCmdSN: session?.maxCmdSN ?? 0 };
@@ -258,13 +260,20 @@ export class IscsiConnection implements SessionChannel {
 
   private write(pdu: encode.OutPdu, name: string): void {
     const parts = encode.frame(pdu, { header: this.framer.limits.headerDigest && !this.login, data: this.framer.limits.dataDigest && !this.login });
-    this.socket.cork();
+    // PDUs written in the same tick leave in one writev: the uncork waits for the tick to end.
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
     let bytes = 0;
     for (const part of parts) {
       bytes += part.length;
       this.socket.write(part);
     }
-    this.socket.uncork();
     this.metrics.pdus.inc({ direction: 'out', opcode: name });
     this.metrics.bytes.inc({ direction: 'out' }, bytes);
   }

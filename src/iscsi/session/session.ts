@@ -58,6 +58,8 @@ export interface Task {
 
 /** Commands the window admits at once: MaxCmdSN = ExpCmdSN + depth - 1 (flow control, §4.2.2.1). */
 export const COMMAND_WINDOW = 64;
+/** Immediate commands (I bit) in flight at once; they bypass the CmdSN window, so they get their own bound. */
+export const IMMEDIATE_LIMIT = 16;
 /** Largest ExpectedDataTransferLength accepted for a write, so one command cannot claim unbounded memory. */
 export const MAX_WRITE_BYTES = 32 * 1024 * 1024;
 
@@ -158,6 +160,10 @@ export class IscsiSession {
   private command(pdu: ScsiCommandPdu, header: Buffer): void {
     if (!this.target) throw new PduError('ERR_ISCSI_PROTOCOL', 'SCSI command in a discovery session', { rejectReason: RejectReason.ProtocolError, header });
     if (pdu.itt === RESERVED_TAG || this.tasks.has(pdu.itt)) throw new PduError('ERR_ISCSI_TASK_TAG', 'initiator task tag in use', { rejectReason: RejectReason.TaskInProgress, header });
+    if (pdu.immediate && [...this.tasks.values()].filter((t) => t.immediate).length >= IMMEDIATE_LIMIT) {
+      // RFC 7143 §11.17.1: too many immediate commands.
+      throw new PduError('ERR_ISCSI_IMMEDIATE_LIMIT', 'too many immediate commands', { rejectReason: RejectReason.ImmediateCommandReject, header });
+    }
     if (!pdu.immediate && !this.window.accept(pdu.cmdSN)) {
       this.logger.debug({ cmdSN: pdu.cmdSN, expCmdSN: this.expCmdSN }, 'CmdSN outside the window ignored');
       return;

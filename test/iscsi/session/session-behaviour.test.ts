@@ -169,6 +169,18 @@ test('SNACK and unknown opcodes are rejected and the session goes on', async () 
   assert.equal((await nextReply(c))?.bhs[0], 0x20);
 });
 
+test('immediate commands beyond their limit are rejected with reason 0x06', async () => {
+  const c = await client(SMALL_BURSTS);
+  // Writes awaiting data stay in flight, so the limit is reached deterministically.
+  for (let i = 0; i < 17; i++) c.send(scsiCommand({ itt: 300 + i, cmdSN: c.cmdSN, cdb: write10(0, 1), write: true, edtl: 512, immediate: true }));
+  let rejected;
+  for (let pdu = await nextReply(c); pdu; pdu = await c.next(300)) {
+    if (pdu.bhs[0] === 0x3f) rejected = pdu;
+  }
+  assert.equal(rejected?.bhs[2], 0x06);
+  assert.equal(rejected?.data.readUInt32BE(16), 316);
+});
+
 test('commands outside the CmdSN window are ignored; in-window ones run', async () => {
   const c = await client();
   c.send(scsiCommand({ itt: 20, cmdSN: c.cmdSN + 1000, cdb: Buffer.alloc(16), edtl: 0 }));
