@@ -1,0 +1,252 @@
+import { errorCode } from '../../common/errors';
+import type { Logger } from '../../common/logger';
+import { ReplicaControlClient } from '../../replica/client/control-client';
+import { ReplicaClient } from '../../replica/client/replica-client';
+import type { ImageExtent, LogRecord, ReplicaInfo, SnapshotInfo } from '../../replica/store-types';
+import { addToRuns, clipRuns, replacePrefix } from './epoch-runs';
+import { LinkErrorCode, ReplicaLinkError, type EpochRun, type LinkErrorCodeValue, type ReplicaLink, type ReplicaLinkStatus } from './replica-link';
+
+export interface NetworkReplicaLinkOptions {
+  /** The replica's data address, HOST:PORT; its gRPC control service answers on the same port. */
+  readonly address: string;
+  readonly logger: Logger;
+  /** Per-request timeout of the data connection (the engine applies its own on top). */
+  readonly timeoutMs: number;
+  /** The volume the replica must serve ('' accepts any). */
+  readonly volumeId?: string;
+}
+
+/**
+ * The rebuild flag lives on the replica as a snapshot at the base seq: the
+ * replica persists it in its catalog, and a truncation below the base drops it
+ * together with the records it described. It is hidden from snapshot lists.
+ */
+const REBUILD_MARKER = '.rebuild-base';
+
+/** Replica and client codes to the engine's link codes. */
+const CODES: Record<string, LinkErrorCodeValue> = {
+  ERR_STALE_EPOCH: LinkErrorCode.StaleEpoch,
+  ERR_NOT_FOUND: LinkErrorCode.NotFound,
+  ERR_ALREADY_EXISTS: LinkErrorCode.AlreadyExists,
+  ERR_OUT_OF_RANGE: LinkErrorCode.OutOfRange,
+  ERR_MISALIGNED: LinkErrorCode.OutOfRange,
+  ERR_NO_SPACE: LinkErrorCode.NoSpace,
+  ERR_CORRUPT: LinkErrorCode.Corrupt,
+  ERR_CHECKSUM_MISMATCH: LinkErrorCode.Corrupt,
+  ERR_REPLICA_TIMEOUT: LinkErrorCode.Timeout,
+  ERR_GRPC_DEADLINE_EXCEEDED: LinkErrorCode.Timeout,
+};
+
+/**
+ * ReplicaLink over the replica server: data operations on one pipelined TCP
+ * connection (ordered, as the engine needs), control operations over gRPC.
+ * The replica keeps no epoch runs of its own, so the link derives them once
+ * by scanning the replica's log (exportRecords from 0) and then keeps them up
+ * to date from its own mutations; when the history cannot be read (compacted
+ * or too slow), the runs carry epoch -1, which makes the engine rebuild this
+ * replica in full rather than trust it.
+ */
+export class NetworkReplicaLink implements ReplicaLink {
+  readonly id: string;
+  private readonly control: ReplicaControlClient;
+  private readonly logger: Logger;
+  private data: Promise<ReplicaClient> | undefined;
+  private epoch = 0;
+  private runs: EpochRun[] | undefined;
+  private closed = false;
+
+  constructor(private readonly options: NetworkReplicaLinkOptions) {
+    this.id = options.address;
+    this.logger = options.logger.child({ replica: options.address });
+    this.control = new ReplicaControlClient(options.address, { deadlineMs: options.timeoutMs });
+  }
+
+  private map(err: unknown): ReplicaLinkError {
+    if (err instanceof ReplicaLinkError) return err;
+    const code = CODES[errorCode(err) ?? ''] ?? LinkErrorCode.Unreachable;
+    return new ReplicaLinkError(code, this.id, err instanceof Error ? err.message : String(err), { cause: err });
+  }
+
+  /** The data connection, opened on first use and again after it closed. */
+  private client(): Promise<ReplicaClient> {
+    if (this.closed) return Promise.reject(new ReplicaLinkError(LinkErrorCode.Unreachable, this.id, 'link closed'));
+    if (!this.data) {
+      const sep = this.options.address.lastIndexOf(':');
+      const host = this.options.address.slice(0, sep).replace(/^\[|\]$/g, '');
+      const port = Number(this.options.address.slice(sep + 1));
+      const connecting = ReplicaClient.connect({ host, port, volumeId: this.options.volumeId, requestTimeoutMs: this.options.timeoutMs, connectTimeoutMs: this.options.timeoutMs, logger: this.logger });
+      this.data = connecting;
+      const forget = (): void => {
+        if (this.data === connecting) this.data = undefined;
+      };
+      connecting.then((c) => c.once('close', forget), forget);
+    }
+    return this.data;
+  }
+
+  private async onData<T>(fn: (c: ReplicaClient) => Promise<T>): Promise<T> {
+    try {
+      return await fn(await this.client());
+    } catch (err) {
+      throw this.map(err);
+    }
+  }
+
+  private async onControl<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw this.map(err);
+    }
+  }
+
+  private note(epoch: number, seq: number): void {
+    if (this.runs) this.runs = addToRuns(this.runs, epoch, seq);
+  }
+
+  async write(epoch: number, seq: number, offset: number, data: Buffer, fua: boolean): Promise<void> {
+    await this.onData((c) => c.write(epoch, seq, offset, data, { fua }));
+    this.note(epoch, seq);
+  }
+
+  async unmap(epoch: number, seq: number, offset: number, length: number): Promise<void> {
+    await this.onData((c) => c.unmap(epoch, seq, offset, length));
+    this.note(epoch, seq);
+  }
+
+  flush(epoch: number): Promise<void> {
+    return this.onData((c) => c.flush(epoch));
+  }
+
+  read(offset: number, length: number, snapshot?: string): Promise<Buffer> {
+    return this.onData((c) => c.read(this.epoch, offset, length, snapshot));
+  }
+
+  async ping(): Promise<void> {
+    await this.onData((c) => c.ping());
+  }
+
+  /**
+   * Epoch runs from the replica's log. Records arrive in seq order, so runs
+   * grow at the end; the scan is bounded by the timeout so a large log makes
+   * the replica look unknown (full rebuild) instead of hanging start-up.
+   */
+  private async scanRuns(info: ReplicaInfo): Promise<EpochRun[]> {
+    const deadline = Date.now() + this.options.timeoutMs / 2;
+    const runs: EpochRun[] = [];
+    try {
+      for await (const record of this.control.exportRecords(0)) {
+        if (record.type !== 'write' && record.type !== 'unmap') continue;
+        const last = runs[runs.length - 1];
+        if (last && last.epoch === record.epoch && last.to + 1 === record.seq) runs[runs.length - 1] = { ...last, to: record.seq };
+        else runs.splice(0, runs.length, ...addToRuns(runs, record.epoch, record.seq));
+        if (Date.now() > deadline) throw new ReplicaLinkError(LinkErrorCode.Timeout, this.id, 'history scan took too long');
+      }
+      return runs;
+    } catch (err) {
+      this.logger.warn({ err: this.map(err), lastSeq: info.lastSeq }, 'replica history unknown: it will be rebuilt in full');
+      return info.lastSeq > 0 ? [{ epoch: -1, from: 1, to: info.lastSeq }] : [];
+    }
+  }
+
+  async status(): Promise<ReplicaLinkStatus> {
+    const info = await this.onControl(() => this.control.status());
+    this.epoch = Math.max(this.epoch, info.epoch);
+    const all = await this.onControl(() => this.control.listSnapshots());
+    const marker = all.find((s) => s.name === REBUILD_MARKER);
+    this.runs ??= await this.scanRuns(info);
+    return {
+      replicaId: info.replicaId,
+      epoch: info.epoch,
+      lastSeq: info.lastSeq,
+      durableSeq: info.durableSeq,
+      size: info.size,
+      state: info.state,
+      runs: clipRuns(this.runs, info.lastSeq),
+      rebuildBase: marker ? marker.seq : null,
+    };
+  }
+
+  async setEpoch(epoch: number): Promise<void> {
+    // The replica accepts an equal epoch as a no-op; a rival controller holding
+    // the same number must not pass for a new promise (invariant 3).
+    const info = await this.onControl(() => this.control.status());
+    if (info.epoch >= epoch) throw new ReplicaLinkError(LinkErrorCode.StaleEpoch, this.id, `epoch ${epoch} refused: promised ${info.epoch}`);
+    await this.onControl(() => this.control.setEpoch(epoch));
+    this.epoch = epoch;
+  }
+
+  async truncateAfter(epoch: number, seq: number): Promise<void> {
+    await this.onControl(() => this.control.truncateAfter(seq, epoch));
+    if (this.runs) this.runs = clipRuns(this.runs, seq);
+  }
+
+  async beginRebuild(epoch: number, base: number): Promise<void> {
+    await this.onControl(() => this.control.deleteSnapshot(REBUILD_MARKER, epoch)).catch((err: ReplicaLinkError) => {
+      if (err.code !== LinkErrorCode.NotFound) throw err;
+    });
+    await this.onControl(() => this.control.createSnapshot(REBUILD_MARKER, epoch, base));
+  }
+
+  async finishRebuild(epoch: number, upTo: number, runs: readonly EpochRun[]): Promise<void> {
+    this.runs = replacePrefix(this.runs ?? [], upTo, runs);
+    await this.onControl(() => this.control.deleteSnapshot(REBUILD_MARKER, epoch)).catch((err: ReplicaLinkError) => {
+      if (err.code !== LinkErrorCode.NotFound) throw err;
+    });
+  }
+
+  createSnapshot(epoch: number, name: string, seq: number): Promise<SnapshotInfo> {
+    return this.onControl(() => this.control.createSnapshot(name, epoch, seq));
+  }
+
+  deleteSnapshot(epoch: number, name: string): Promise<void> {
+    return this.onControl(() => this.control.deleteSnapshot(name, epoch));
+  }
+
+  async listSnapshots(): Promise<SnapshotInfo[]> {
+    return (await this.onControl(() => this.control.listSnapshots())).filter((s) => s.name !== REBUILD_MARKER);
+  }
+
+  async revertToSnapshot(epoch: number, name: string, seq: number): Promise<void> {
+    await this.onControl(() => this.control.revertSnapshot(name, epoch, seq));
+    this.note(epoch, seq);
+  }
+
+  private async *mapped<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
+    try {
+      yield* source;
+    } catch (err) {
+      throw this.map(err);
+    }
+  }
+
+  exportRecords(afterSeq: number): AsyncIterable<LogRecord> {
+    return this.mapped(this.control.exportRecords(afterSeq));
+  }
+
+  exportImage(options: { snapshot?: string }): AsyncIterable<ImageExtent> {
+    return this.mapped(this.control.exportImage(options));
+  }
+
+  async applyRecord(epoch: number, record: LogRecord): Promise<void> {
+    await this.onControl(() => this.control.applyRecords(epoch, [record]));
+    if (record.type === 'write' || record.type === 'unmap') this.note(record.epoch, record.seq);
+  }
+
+  async applyExtent(epoch: number, extent: ImageExtent): Promise<void> {
+    await this.onControl(() => this.control.applyExtents(epoch, [extent]));
+  }
+
+  async resize(epoch: number, size: number): Promise<void> {
+    await this.onControl(() => this.control.resize(size, epoch));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const data = this.data;
+    this.data = undefined;
+    const client = await data?.catch(() => undefined);
+    client?.close();
+    this.control.close();
+  }
+}
