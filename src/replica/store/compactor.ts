@@ -21,9 +21,11 @@ export interface CompactionOptions {
 export interface CompactionResult {
   segmentsFreed: number;
   bytesFreed: number;
+  /** Live bytes copied forward. */
+  bytesCopied: number;
 }
 
-const NONE: CompactionResult = { segmentsFreed: 0, bytesFreed: 0 };
+const NONE: CompactionResult = { segmentsFreed: 0, bytesFreed: 0, bytesCopied: 0 };
 const key = (lo: number, block: number): number => lo * 0x10000 + block;
 
 /** Where the copied records went: victim segIdx -> (old key -> new [hi, lo]). */
@@ -148,7 +150,7 @@ export class Compactor {
     }
     const written = (out as Segment | null)?.size ?? 0;
     s.logger.info({ segments: victims.length, freed, written }, 'compacted');
-    return { segmentsFreed: victims.length, bytesFreed: Math.max(0, freed - written) };
+    return { segmentsFreed: victims.length, bytesFreed: Math.max(0, freed - written), bytesCopied: written };
   }
 
   /** Copies the live records of one victim; returns the highest seq of a record (part) left behind. */

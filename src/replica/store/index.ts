@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../common/logger';
-import { BLOCK_SIZE, type ReplicaStore } from '../store-types';
+import { BLOCK_SIZE } from '../store-types';
 import { Appender } from './appender';
 import { Checkpointer } from './checkpoint';
 import { Compactor, type CompactionOptions } from './compactor';
@@ -74,8 +74,9 @@ async function identityFor(db: MetaDb, o: OpenReplicaStoreOptions): Promise<{ id
  * LevelDB metadata under dir/meta, segment files under dir/segments. A replica
  * that recovery finds damaged opens in state 'error' (it refuses I/O and asks
  * for a rebuild) rather than failing to open, so it can still report itself.
+ * The LogStore returned implements ReplicaStore (src/replica/store-types.ts).
  */
-export async function openReplicaStore(o: OpenReplicaStoreOptions): Promise<ReplicaStore & LogStore> {
+export async function openReplicaStore(o: OpenReplicaStoreOptions): Promise<LogStore> {
   const segmentSize = o.segmentSize ?? DEFAULT_SEGMENT_SIZE;
   if (!Number.isSafeInteger(segmentSize) || segmentSize < 1 << 20 || segmentSize > MAX_SEGMENT_SIZE) {
     throw new StoreError('ERR_INVALID_ARGUMENT', `segmentSize must be between 1 MiB and 1 GiB, got ${segmentSize}`);

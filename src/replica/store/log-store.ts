@@ -1,7 +1,7 @@
 import { BLOCK_SIZE, type ImageExtent, type LogRecord, type ReplicaInfo, type ReplicaStore, type SnapshotInfo, type SpaceUsage } from '../store-types';
 import { IndexView, indexBytes } from './block-index';
 import { Checkpointer } from './checkpoint';
-import { Compactor, type CompactionOptions } from './compactor';
+import { Compactor, type CompactionOptions, type CompactionResult } from './compactor';
 import { StoreError } from './errors';
 import { exportImage, exportRecords } from './exporter';
 import { MAX_NAME_BYTES, MAX_RECORD_BLOCKS, RecordType, encodeEpoch, encodeNamed, encodeUnmap, encodeWrite } from './record-codec';
@@ -114,11 +114,15 @@ export class LogStore extends StoreCore implements ReplicaStore {
     if (upTo > this.durableSeq) this.durableSeq = upTo;
   }
 
-  async read(offset: number, length: number, snapshot?: string): Promise<Buffer> {
-    this.checkOpen();
-    const { view, size } = this.viewFor(snapshot);
-    this.checkRange(offset, length, size);
-    return this.readView(view, offset, length);
+  read(offset: number, length: number, snapshot?: string): Promise<Buffer> {
+    try {
+      this.checkOpen();
+      const { view, size } = this.viewFor(snapshot);
+      this.checkRange(offset, length, size);
+      return length === BLOCK_SIZE ? this.readOne(view, offset / BLOCK_SIZE) : this.readView(view, offset, length);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
   }
 
   /** Appends one record and applies it to the index in log order. */
@@ -285,7 +289,7 @@ export class LogStore extends StoreCore implements ReplicaStore {
     this.head.grow(this.blocks);
   }
 
-  compact(options?: { minDeadRatio?: number }): Promise<{ segmentsFreed: number; bytesFreed: number }> {
+  compact(options?: { minDeadRatio?: number }): Promise<CompactionResult> {
     this.checkOpen();
     return this.compactor.run(options?.minDeadRatio);
   }

@@ -205,8 +205,8 @@ export class StoreCore {
 
   /** Reads blocks of a view; never-written and unmapped blocks are zeros without any I/O. */
   async readView(view: IndexView, offset: number, length: number): Promise<Buffer> {
-    const out = Buffer.alloc(length);
     const lba0 = offset / BLOCK_SIZE;
+    const out = Buffer.alloc(length);
     const n = length / BLOCK_SIZE;
     const runs: Promise<void>[] = [];
     let i = 0;
@@ -224,6 +224,29 @@ export class StoreCore {
     }
     await Promise.all(runs);
     return out;
+  }
+
+  /**
+   * One block, the common 4k case, with one promise and one pread: the returned
+   * buffer is a view of the slot just read (no copy).
+   */
+  readOne(view: IndexView, lba: number): Promise<Buffer> {
+    const hi = view.hi(lba);
+    if (hi === 0 || hiUnmapped(hi)) return Promise.resolve(Buffer.alloc(BLOCK_SIZE));
+    const lo = view.lo(lba);
+    const seg = this.segs.get(hiSegment(hi));
+    if (!seg) return Promise.reject(this.fail(`index points to missing segment ${hiSegment(hi)}`));
+    seg.readers++;
+    const slot = Buffer.allocUnsafe(BLOCK_SLOT);
+    return new Promise((resolve, reject) => {
+      fs.read(seg.fd, slot, 0, BLOCK_SLOT, lo + RECORD_HEADER_SIZE + hiBlock(hi) * BLOCK_SLOT, (err, n) => {
+        this.segs.release(seg);
+        if (err) reject(err);
+        else if (n !== BLOCK_SLOT) reject(this.fail(`short read in segment ${seg.idx} at ${lo}`));
+        else if (!verifyBlock(slot, 0, lba)) reject(this.fail(`bad block crc: segment ${seg.idx}, record at ${lo}, lba ${lba}`));
+        else resolve(slot.subarray(4));
+      });
+    });
   }
 
   private async readRun(hi: number, lo: number, lba: number, count: number, out: Buffer, outAt: number): Promise<void> {
