@@ -1,8 +1,14 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { status } from '@grpc/grpc-js';
+import { identityService, startCsiServer } from '../../src/common/csi';
 import { silentLogger } from '../../src/common/logger';
-import { createExecutor, HostCommandError, IscsiAcquirer, ProcessExecutor, iscsiByPathLink, type HostExecutor, type RunOptions, type RunResult } from '../../src/node';
+import { createExecutor, HostCommandError, IscsiAcquirer, nodeService, ProcessExecutor, iscsiByPathLink, type HostExecutor, type RunOptions, type RunResult } from '../../src/node';
 import { requireTools } from '../support/host-tools';
+import { CsiTestClient, grpcStatus } from './support/csi-client';
 
 const target = { portal: '10.0.0.5:3260', iqn: 'iqn.2026-11.io.trireme:pvc-1', lun: 0 };
 
@@ -100,5 +106,38 @@ test('the nsenter executor runs every command inside the host mount namespace', 
   } catch (err) {
     assert.ok(err instanceof HostCommandError);
     assert.match(err.message, /^nsenter --mount=\/proc\/1\/ns\/mnt -- cat \/proc\/self\/mountinfo failed \(exit 1\): nsenter: /);
+  }
+});
+
+test('NodeStageVolume over iscsiadm: a target not offered, or a login without a device, is NOT_FOUND', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'trireme-iscsi-stage-'));
+  const logger = silentLogger();
+  const iscsiadm = new RecordingExecutor(`127.0.0.1:3260,1 ${target.iqn}\n`);
+  const server = await startCsiServer({
+    endpoint: `unix://${join(dir, 'csi.sock')}`,
+    identity: identityService({ version: 'test', controllerService: false, readinessChecks: [], logger }),
+    // iscsiadm is recorded (no initiator here); every other host tool runs for real.
+    node: nodeService({ nodeId: 'n', maxVolumesPerNode: 0, executor: createExecutor('direct', logger), acquirer: new IscsiAcquirer(iscsiadm, logger), stateDir: join(dir, 'state'), deviceTimeoutMs: 300, logger }),
+    logger,
+  });
+  const client = new CsiTestClient(server.socketPath);
+  try {
+    const request = {
+      volume_id: 'v1',
+      staging_target_path: join(dir, 'staging'),
+      volume_capability: { mount: { fs_type: 'ext4' }, access_mode: { mode: 'SINGLE_NODE_WRITER' } },
+      volume_context: { portal: '127.0.0.1:3260', iqn: 'iqn.2026-11.io.trireme:not-offered', lun: '0' },
+    };
+    await assert.rejects(client.call('Node', 'NodeStageVolume', request), (err: Error & { code: number }) => err.code === status.NOT_FOUND && /does not offer target/.test(err.message));
+    // Offered and logged in, but no /dev/disk/by-path link appears (no kernel initiator here).
+    await assert.rejects(client.call('Node', 'NodeStageVolume', { ...request, volume_context: { ...request.volume_context, iqn: target.iqn } }), grpcStatus(status.NOT_FOUND));
+    assert.ok(iscsiadm.calls.some((c) => c.args.includes('--login')));
+    // Unstage after the failed stage logs out (the record was kept for exactly this).
+    await client.call('Node', 'NodeUnstageVolume', { volume_id: 'v1', staging_target_path: join(dir, 'staging') });
+    assert.ok(iscsiadm.calls.at(-2)?.args.includes('--logout'));
+  } finally {
+    client.close();
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
