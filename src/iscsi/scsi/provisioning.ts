@@ -40,16 +40,19 @@ async function writeSame(ctx: CommandContext): Promise<void> {
       await lu.device.unmap(lba * bs, count * bs);
       return;
     }
-    await fill(lu, lba, count, block);
+    await fill(ctx, lba, count, block);
   });
 }
 
-async function fill(lu: LogicalUnit, lba: number, count: number, block: Buffer): Promise<void> {
+/** Writes the block over the range in pieces; an abort stops it between pieces. */
+async function fill(ctx: CommandContext, lba: number, count: number, block: Buffer): Promise<void> {
+  const { lu } = ctx;
   const bs = lu.blockSize;
   const pieceBlocks = Math.max(1, Math.min(count, Math.floor(FILL_PIECE_BYTES / bs)));
   const piece = Buffer.alloc(pieceBlocks * bs);
   for (let i = 0; i < pieceBlocks; i += 1) block.copy(piece, i * bs);
   for (let done = 0; done < count; done += pieceBlocks) {
+    if (ctx.command.signal?.aborted) return;
     const n = Math.min(pieceBlocks, count - done);
     await lu.device.write((lba + done) * bs, n === pieceBlocks ? piece : piece.subarray(0, n * bs));
   }

@@ -1,5 +1,4 @@
 import type { CommandContext, CommandSpec } from './command-table';
-import type { LogicalUnit } from './logical-unit';
 import { checkTransfer, decodeRange, rangeDataOut, takeDataOut, withRange, writableDataOut } from './read-write';
 import { deviceErrorToScsi, invalidFieldInCdb, miscompare } from './sense';
 
@@ -16,10 +15,20 @@ export function firstDifference(a: Buffer, b: Buffer): number {
   return n;
 }
 
-/** Reads the range in MAXIMUM TRANSFER LENGTH pieces, handing each piece to `visit`. */
-async function readInPieces(lu: LogicalUnit, lba: number, count: number, visit: (data: Buffer, firstBlock: number) => void): Promise<void> {
+/**
+ * Reads the range in MAXIMUM TRANSFER LENGTH pieces, handing each piece to
+ * `visit`; a VERIFY can span the whole medium, so an abort stops it between pieces.
+ */
+async function readInPieces(
+  ctx: CommandContext,
+  lba: number,
+  count: number,
+  visit: (data: Buffer, firstBlock: number) => void,
+): Promise<void> {
+  const { lu } = ctx;
   const step = lu.limits.maxTransferBlocks;
   for (let done = 0; done < count; done += step) {
+    if (ctx.command.signal?.aborted) return;
     const n = Math.min(step, count - done);
     let data: Buffer;
     try {
@@ -47,20 +56,20 @@ async function verify(ctx: CommandContext): Promise<void> {
   if (range.count === 0) return;
   const bs = lu.blockSize;
   if (bytchk === 0) {
-    await readInPieces(lu, range.lba, range.count, () => undefined);
+    await readInPieces(ctx, range.lba, range.count, () => undefined);
     return;
   }
   if (bytchk === 1) {
     checkTransfer(lu, range);
     const expected = takeDataOut(ctx, range.count * bs);
-    await readInPieces(lu, range.lba, range.count, (data, first) => {
+    await readInPieces(ctx, range.lba, range.count, (data, first) => {
       const at = firstDifference(expected.subarray(first * bs, first * bs + data.length), data);
       if (at >= 0) throw miscompare(first * bs + at);
     });
     return;
   }
   const block = takeDataOut(ctx, bs);
-  await readInPieces(lu, range.lba, range.count, (data, first) => {
+  await readInPieces(ctx, range.lba, range.count, (data, first) => {
     for (let b = 0; b * bs < data.length; b += 1) {
       const at = firstDifference(block, data.subarray(b * bs, (b + 1) * bs));
       if (at >= 0) throw miscompare((first + b) * bs + at);
