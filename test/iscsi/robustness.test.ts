@@ -71,7 +71,13 @@ function prng(seed: number): () => number {
 }
 
 function mutate(pdus: Buffer[], random: () => number): Buffer {
-  const pick = Math.floor(random() * 5);
+  const pick = Math.floor(random() * 6);
+  if (pick === 5) {
+    // Bit flips inside the login request itself.
+    const login = Buffer.from(pdus[0]);
+    for (let i = 0; i < 1 + Math.floor(random() * 4); i++) login[Math.floor(random() * login.length)] ^= 1 << Math.floor(random() * 8);
+    return Buffer.concat([login, ...pdus.slice(1)]);
+  }
   const index = 1 + Math.floor(random() * (pdus.length - 1));
   const stream = Buffer.concat([pdus[0], ...pdus.slice(1, index + 1)]);
   const at = pdus[0].length + Math.floor(random() * (stream.length - pdus[0].length));

@@ -85,6 +85,8 @@ export function negotiateKey(key: string, value: string, ctx: KeyContext): strin
   if (ANSWER_VALUES.has(value)) return undefined;
   const marker = MARKER_KEYS[key];
   if (marker !== undefined) return marker;
+  // RFC 7143 §13.23: we implement the RFC 3720 task reporting semantics only.
+  if (key === 'TaskReporting') return value.split(',').includes('RFC3720') ? 'RFC3720' : 'Reject';
   const def = KEY_TABLE[key];
   if (!def) return 'NotUnderstood';
   // RFC 7143 §6.2.3: keys that do not apply to a discovery session are answered Irrelevant.

@@ -167,7 +167,7 @@ export class IscsiConnection implements SessionChannel {
       this.close('internal error');
       return;
     }
-    this.logger.warn({ code, msg: err.message, remote: this.remoteAddress }, 'protocol error');
+    this.logger.warn({ code, detail: err.message, remote: this.remoteAddress }, 'protocol error');
     const header = err.header ?? raw?.bhs;
     if (err.rejectReason === undefined || !header || this.login) {
       this.close(code);

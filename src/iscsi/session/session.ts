@@ -5,6 +5,7 @@ import { PduError } from '../pdu/errors';
 import { InitiatorOpcode, LogoutReason, LogoutResponseCode, RESERVED_TAG, RejectReason } from '../pdu/opcodes';
 import type { DataOutPdu, InitiatorPdu, LogoutRequestPdu, NopOutPdu, ScsiCommandPdu, TextRequestPdu } from '../pdu/parse';
 import type { SessionParams } from '../login/params';
+import { MAX_TRANSFER_BYTES } from '../scsi/logical-unit';
 import { ScsiStatus, type Nexus, type ScsiResult, type ScsiTarget } from '../scsi/types';
 import type { TargetConfig } from '../target-config';
 import { CmdSnWindow } from './cmdsn-window';
@@ -60,8 +61,12 @@ export interface Task {
 export const COMMAND_WINDOW = 64;
 /** Immediate commands (I bit) in flight at once; they bypass the CmdSN window, so they get their own bound. */
 export const IMMEDIATE_LIMIT = 16;
-/** Largest ExpectedDataTransferLength accepted for a write, so one command cannot claim unbounded memory. */
-export const MAX_WRITE_BYTES = 32 * 1024 * 1024;
+/**
+ * Largest ExpectedDataTransferLength accepted for a write, so one command
+ * cannot claim unbounded memory: the maximum transfer the SCSI layer
+ * advertises in its Block Limits VPD page.
+ */
+export const MAX_WRITE_BYTES = MAX_TRANSFER_BYTES;
 
 const INVALID_FIELD_IN_CDB = Buffer.from([0x70, 0, 0x05, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x24, 0, 0, 0, 0, 0]);
 

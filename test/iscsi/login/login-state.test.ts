@@ -36,6 +36,7 @@ test('every operational key answers with its result function', () => {
   assert.equal(negotiateKey('DataSequenceInOrder', 'No', ctx), 'Yes');
   assert.equal(negotiateKey('MaxRecvDataSegmentLength', '65536', ctx), undefined);
   assert.equal(ctx.params.initiatorMaxRecvDataSegmentLength, 65536);
+  assert.equal(negotiateKey('TaskReporting', 'ResponseFence,RFC3720', ctx), 'RFC3720');
   assert.equal(negotiateKey('X-com.example.Foo', 'bar', ctx), 'NotUnderstood');
   assert.equal(negotiateKey('Bogus', 'bar', ctx), 'NotUnderstood');
   assert.equal(negotiateKey('MaxBurstLength', '100', ctx), 'Reject');
