@@ -15,7 +15,7 @@ test('seeded schedules keep every replication invariant', { timeout: BUDGET_MS +
   const only = process.env.TRIREME_SIM_SEED;
   const seeds = only !== undefined ? [Number(only)] : Array.from({ length: MAX_SCHEDULES }, (_, i) => FIRST_SEED + i);
   const started = Date.now();
-  const totals = { schedules: 0, acked: 0, failed: 0, reads: 0, controllerRestarts: 0 };
+  const totals = { schedules: 0, acked: 0, failed: 0, reads: 0, controllerRestarts: 0, staleWrites: 0 };
   for (const seed of seeds) {
     if (Date.now() - started > BUDGET_MS) break;
     const stats = await new Schedule(seed).run(STEPS);
@@ -24,9 +24,11 @@ test('seeded schedules keep every replication invariant', { timeout: BUDGET_MS +
     totals.failed += stats.failed;
     totals.reads += stats.reads;
     totals.controllerRestarts += stats.controllerRestarts;
+    totals.staleWrites += stats.staleWrites;
   }
   process.stderr.write(`simulation: ${JSON.stringify(totals)} in ${Date.now() - started} ms\n`);
   assert.ok(totals.schedules >= Math.min(seeds.length, 200), `only ${totals.schedules} schedules ran`);
   assert.ok(totals.acked > totals.schedules * 5, 'schedules acknowledged writes');
   assert.ok(totals.failed > 0 || seeds.length === 1, 'some schedules lost their quorum');
+  assert.ok(totals.staleWrites > 0 || seeds.length === 1, 'old controllers were made to write');
 });

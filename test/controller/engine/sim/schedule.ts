@@ -12,10 +12,10 @@ export interface ScheduleStats {
   failed: number;
   reads: number;
   controllerRestarts: number;
-  rebuilds: number;
+  staleWrites: number;
 }
 
-type Action = 'write' | 'unmap' | 'read' | 'flush' | 'snapshot' | 'delete-snapshot' | 'crash' | 'restart' | 'stop' | 'resume' | 'partition' | 'heal' | 'compact' | 'controller';
+type Action = 'write' | 'unmap' | 'read' | 'flush' | 'snapshot' | 'delete-snapshot' | 'crash' | 'restart' | 'stop' | 'resume' | 'partition' | 'heal' | 'compact' | 'controller' | 'stale-write';
 
 const WEIGHTS: Array<[Action, number]> = [
   ['write', 30],
@@ -32,6 +32,7 @@ const WEIGHTS: Array<[Action, number]> = [
   ['heal', 3],
   ['compact', 1],
   ['controller', 2],
+  ['stale-write', 2],
 ];
 
 function pickAction(rng: Rng): Action {
@@ -61,9 +62,10 @@ export class Schedule {
   private readonly snapshotNames: string[] = [];
   private engine!: VolumeEngine;
   private readonly old: Array<{ engine: VolumeEngine; fencedAfter: number }> = [];
+  private readonly closedEngines = new Set<VolumeEngine>();
   private gid = 0;
   private snapCount = 0;
-  readonly stats: ScheduleStats = { acked: 0, failed: 0, reads: 0, controllerRestarts: 0, rebuilds: 0 };
+  readonly stats: ScheduleStats = { acked: 0, failed: 0, reads: 0, controllerRestarts: 0, staleWrites: 0 };
 
   constructor(private readonly seed: number) {
     this.rng = new Rng(seed ^ 0x5eed);
@@ -143,16 +145,23 @@ export class Schedule {
         return;
       case 'controller':
         return this.restartController();
+      case 'stale-write': {
+        // A lingering old controller keeps sending writes: every one must fail (invariant 3).
+        const lingering = this.old.filter((o) => !this.closedEngines.has(o.engine));
+        if (lingering.length === 0) return;
+        this.stats.staleWrites++;
+        this.mutate(false, this.rng.pick(lingering).engine);
+        return;
+      }
     }
   }
 
-  private mutate(unmap: boolean): void {
+  private mutate(unmap: boolean, engine = this.engine): void {
     const first = this.rng.int(BLOCKS);
     const count = Math.min(this.rng.between(1, 3), BLOCKS - first);
     const gid = ++this.gid;
     const tag = unmap ? 0 : gid;
     this.oracle.issue(gid, first, count, tag);
-    const engine = this.engine;
     const op = unmap
       ? engine.unmap(first * SIM_BLOCK, count * SIM_BLOCK)
       : engine.write(
@@ -260,7 +269,10 @@ export class Schedule {
     this.old.push({ engine: previous, fencedAfter: this.gid });
     this.engine = next;
     // Sometimes the old controller lingers (a partitioned pod), sometimes it is gone.
-    if (this.rng.chance(0.5)) this.track(previous.close());
+    if (this.rng.chance(0.5)) {
+      this.closedEngines.add(previous);
+      this.track(previous.close());
+    }
   }
 
   /** Every RW replica holds, per block, a value the oracle allows (the newest acknowledged or later). */
