@@ -12,6 +12,8 @@ export interface ReplicaCommandDeps {
   createLogger(): Logger;
 }
 
+const SHUTDOWN_TIMEOUT_MS = 10_000;
+
 interface ServeOptions {
   dir?: string;
   memory?: boolean;
@@ -58,6 +60,10 @@ async function openStore(opts: ServeOptions, logger: Logger, registry: ReturnTyp
  */
 async function serve(opts: ServeOptions, deps: ReplicaCommandDeps): Promise<void> {
   const logger = deps.createLogger();
+  // Listen for signals before anything can announce readiness: a SIGTERM that
+  // arrives between the ready line and the handler would kill the process
+  // with the default action, skipping the orderly close.
+  const shutdown = onShutdownSignal(logger);
   const data = parseHostPort(opts.listen ?? `:${DEFAULT_DATA_PORT}`, DEFAULT_DATA_PORT);
   const grpc = opts.grpc !== undefined ? parseHostPort(opts.grpc) : undefined;
   const http = opts.metrics !== undefined ? parseHostPort(opts.metrics) : undefined;
@@ -70,7 +76,15 @@ async function serve(opts: ServeOptions, deps: ReplicaCommandDeps): Promise<void
   const info = store.info();
   const ready = { event: 'ready', replicaId: info.replicaId, volumeId: info.volumeId, state: info.state, dataPort: server.dataPort, grpcPort: server.grpcPort, httpPort: server.httpPort ?? null };
   process.stdout.write(`${JSON.stringify(ready)}\n`);
-  await onShutdownSignal(logger);
+  await shutdown;
+  // Neither a listener that will not close nor a stray handle may keep a stopping
+  // replica alive; the guard is unref'd, so a clean stop exits without waiting for it.
+  const guard = setTimeout(() => {
+    logger.error({ timeoutMs: SHUTDOWN_TIMEOUT_MS }, 'shutdown timed out, exiting');
+    logger.flush();
+    process.exit(1);
+  }, SHUTDOWN_TIMEOUT_MS);
+  guard.unref();
   await server.close();
   logger.flush();
 }
