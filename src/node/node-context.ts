@@ -1,4 +1,4 @@
-import { DEFAULT_FS_TYPE, invalidArgument, isBlockCapability, unsupportedCapabilityReason, type StringMap, type VolumeCapability } from '../common/csi';
+import { CHAP_SECRET_KEYS, DEFAULT_FS_TYPE, invalidArgument, VOLUME_CONTEXT_KEYS, isBlockCapability, unsupportedCapabilityReason, type StringMap, type VolumeCapability } from '../common/csi';
 import type { Logger } from '../common/logger';
 import type { ChapSecrets, DeviceAcquirer, VolumeTarget } from './device-acquirer';
 import type { HostOps } from './host-ops';
@@ -15,17 +15,15 @@ export interface NodeContext {
   readonly logger: Logger;
 }
 
-/** Volume context keys the controller publishes (src/controller/csi) and the node reads. */
-export const CONTEXT_PORTAL = 'portal';
-export const CONTEXT_IQN = 'iqn';
-export const CONTEXT_LUN = 'lun';
-export const CONTEXT_FS_TYPE = 'fsType';
+export const CONTEXT_PORTAL = VOLUME_CONTEXT_KEYS.portal;
+export const CONTEXT_IQN = VOLUME_CONTEXT_KEYS.iqn;
+export const CONTEXT_LUN = VOLUME_CONTEXT_KEYS.lun;
+export const CONTEXT_FS_TYPE = VOLUME_CONTEXT_KEYS.fsType;
 
-/** Node-stage secret keys for CHAP (documented in the README's StorageClass section). */
-export const SECRET_CHAP_USER = 'chapUser';
-export const SECRET_CHAP_SECRET = 'chapSecret';
-export const SECRET_CHAP_MUTUAL_USER = 'chapMutualUser';
-export const SECRET_CHAP_MUTUAL_SECRET = 'chapMutualSecret';
+export const SECRET_CHAP_USER = CHAP_SECRET_KEYS.user;
+export const SECRET_CHAP_SECRET = CHAP_SECRET_KEYS.secret;
+export const SECRET_CHAP_MUTUAL_USER = CHAP_SECRET_KEYS.mutualUser;
+export const SECRET_CHAP_MUTUAL_SECRET = CHAP_SECRET_KEYS.mutualSecret;
 
 export function targetFromContext(context: StringMap): VolumeTarget {
   const portal = context[CONTEXT_PORTAL] ?? '';

@@ -1,5 +1,6 @@
 export { controllerService } from './controller-service';
-export { mapOrchestratorError, VOLUME_CONTEXT_KEYS } from './mapping';
+export { mapOrchestratorError } from './mapping';
+export { VOLUME_CONTEXT_KEYS } from '../../common/csi';
 export {
   ORCHESTRATOR_ERRORS,
   OrchestratorError,

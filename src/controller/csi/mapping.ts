@@ -1,10 +1,8 @@
 import { status } from '@grpc/grpc-js';
-import { CsiError, alreadyExists, failedPrecondition, invalidArgument, notFound, resourceExhausted, unavailable, type Snapshot, type Volume, type VolumeCondition, type VolumeContentSource } from '../../common/csi';
+import { CsiError, VOLUME_CONTEXT_KEYS, alreadyExists, failedPrecondition, invalidArgument, notFound, resourceExhausted, unavailable, type Snapshot, type Volume, type VolumeCondition, type VolumeContentSource } from '../../common/csi';
 import { errorCode } from '../../common/errors';
 import { ORCHESTRATOR_ERRORS, type ContentSource, type OrchestratedSnapshot, type OrchestratedVolume } from './orchestrator';
 
-/** Volume context keys the node plugin reads (src/node/node-context.ts names the same keys). */
-export const VOLUME_CONTEXT_KEYS = { portal: 'portal', iqn: 'iqn', lun: 'lun', fsType: 'fsType', replicaCount: 'replicaCount' } as const;
 
 /** The one place orchestrator failures become the CSI spec's codes. */
 export function mapOrchestratorError(err: unknown): unknown {
