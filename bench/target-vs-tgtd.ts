@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { Command } from 'commander';
@@ -155,14 +155,17 @@ async function main(argv: string[]): Promise<void> {
   ];
   const byKind = new Map<string, FioResult[][]>(sides.map((s) => [s.label, []]));
   const started = Date.now();
+  // Other work on the machine skews every number; the load average goes out with the table.
+  const loadBefore = loadavg()[0];
   for (let rep = 0; rep < repeat; rep++) {
     // Alternate which target goes first, so neither always runs on a colder cache.
     const order = rep % 2 === 0 ? sides : [...sides].reverse();
     for (const side of order) byKind.get(side.label)?.push(await runMatrix(side.kind, o.file, size, jobs, runtimeSec, rampSec));
   }
   const { text, rows } = report(jobs, sides.map((s) => s.label), byKind);
-  process.stdout.write(`${text}\nsize ${o.size}, ${runtimeSec} s + ${rampSec} s ramp per run, median of ${repeat}; total ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
-  if (o.json) writeFileSync(o.json, JSON.stringify({ size, runtimeSec, rampSec, repeat, rows }, null, 2) + '\n');
+  const load = `load average ${loadBefore.toFixed(1)} before, ${loadavg()[0].toFixed(1)} after, on ${cpus().length} CPUs`;
+  process.stdout.write(`${text}\nsize ${o.size}, ${runtimeSec} s + ${rampSec} s ramp per run, median of ${repeat}; total ${((Date.now() - started) / 1000).toFixed(0)} s; ${load}\n`);
+  if (o.json) writeFileSync(o.json, JSON.stringify({ size, runtimeSec, rampSec, repeat, load, rows }, null, 2) + '\n');
 }
 
 if (require.main === module) {
