@@ -83,6 +83,7 @@ export class ReplicaClient extends EventEmitter {
   static async connect(options: ReplicaClientOptions): Promise<ReplicaClient> {
     const logger = (options.logger ?? silentLogger()).child({ replicaAddress: `${options.host}:${options.port}` });
     const timeoutMs = options.connectTimeoutMs ?? 5000;
+    const deadline = Date.now() + timeoutMs;
     const socket = await new Promise<Socket>((resolve, reject) => {
       const s = connect({ host: options.host, port: options.port });
       const timer = setTimeout(() => {
@@ -100,12 +101,19 @@ export class ReplicaClient extends EventEmitter {
       });
     });
     const client = new ReplicaClient(socket, options.requestTimeoutMs ?? 10_000, options.keepAliveMs ?? 2_000, options.maxPayload ?? DEFAULT_MAX_PAYLOAD, logger);
+    // The connect timeout covers the handshake too: a peer that accepts but never greets is not a replica.
+    const helloTimer = setTimeout(
+      () => client.fail(new ReplicaClientError(ClientErrorCode.ConnectTimeout, `no hello from ${options.host}:${options.port} within ${timeoutMs} ms`)),
+      Math.max(0, deadline - Date.now()),
+    );
     try {
       const reply = await client.request({ opcode: Opcode.Hello, requestId: 0 }, Buffer.from(options.volumeId ?? '', 'utf8'));
       client.hello = JSON.parse(reply.payload.toString('utf8')) as ReplicaHello;
     } catch (err) {
       client.close();
       throw err;
+    } finally {
+      clearTimeout(helloTimer);
     }
     return client;
   }

@@ -114,6 +114,13 @@ test('a read reply whose payload fails its CRC is refused', async () => {
   await assert.rejects(client.read(1, 0, 4096), { code: 'ERR_CHECKSUM_MISMATCH' });
 });
 
+test('a peer that accepts but never answers the hello fails the connect with ERR_REPLICA_CONNECT_TIMEOUT', async () => {
+  const peer = await scriptedPeer(() => undefined);
+  const started = Date.now();
+  await assert.rejects(ReplicaClient.connect({ host: '127.0.0.1', port: peer.port, connectTimeoutMs: 200, requestTimeoutMs: 10_000 }), { code: 'ERR_REPLICA_CONNECT_TIMEOUT' });
+  assert.ok(Date.now() - started < 2000);
+});
+
 test('connecting to a closed port fails with ERR_REPLICA_CONNECT', async () => {
   const peer = await scriptedPeer(() => undefined);
   await new Promise<void>((resolve) => peer.server.close(() => resolve()));
