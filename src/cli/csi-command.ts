@@ -2,12 +2,12 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { identityService, startCsiServer, type ServiceSpec } from '../common/csi';
+import { identityService, startCsiServer, type RunningCsiServer, type ServiceSpec } from '../common/csi';
 import { InvalidArgumentError } from '../common/errors';
 import { startHttpEndpoint } from '../common/http-endpoint';
 import { parseHostPort } from '../common/host-port';
 import type { Logger } from '../common/logger';
-import { createRegistry } from '../common/metrics';
+import { createRegistry, type Registry } from '../common/metrics';
 import { controllerService, orchestratorFactory, registeredOrchestrators, registerOrchestrator, type Orchestrator } from '../controller/csi';
 import { startStack } from '../controller/manager/standalone-stack';
 import { CsiLocalOrchestrator } from '../controller/orchestrator';
@@ -72,6 +72,41 @@ async function createOrchestrator(options: CsiOptions, logger: Logger): Promise<
   return factory({ logger: logger.child({ component: 'orchestrator' }), config: { data } });
 }
 
+export interface CsiDriverOptions {
+  readonly endpoint: string;
+  /** Serves the controller service over this orchestrator when given. */
+  readonly orchestrator?: Orchestrator;
+  /** Serves the node service when given. */
+  readonly node?: { nodeId: string; executor: ExecutorMode; stateDir: string; maxVolumes: number; deviceTimeoutMs: number };
+  readonly logger: Logger;
+  readonly registry?: Registry;
+}
+
+/**
+ * Identity plus the controller and/or node service on one socket. Exported so
+ * that other entry points (the standalone stack) serve the same driver.
+ */
+export async function startCsiDriver(options: CsiDriverOptions): Promise<RunningCsiServer> {
+  const { logger } = options;
+  const readinessChecks: Array<{ name: string; check: () => Promise<boolean> }> = [];
+  let controller: ServiceSpec | undefined;
+  let node: ServiceSpec | undefined;
+  const orchestrator = options.orchestrator;
+  if (orchestrator) {
+    controller = controllerService(orchestrator);
+    readinessChecks.push({ name: 'orchestrator', check: () => orchestrator.ready() });
+  }
+  if (options.node) {
+    const nodeLogger = logger.child({ component: 'node' });
+    const executor = createExecutor(options.node.executor, nodeLogger);
+    const acquirer = new IscsiAcquirer(executor, nodeLogger);
+    node = nodeService({ ...options.node, maxVolumesPerNode: options.node.maxVolumes, executor, acquirer, logger: nodeLogger });
+    readinessChecks.push({ name: 'host-tools', check: nodeReadinessCheck(executor, acquirer) });
+  }
+  const identity = identityService({ version: VERSION, controllerService: Boolean(orchestrator), readinessChecks, logger });
+  return startCsiServer({ endpoint: options.endpoint, identity, controller, node, logger, registry: options.registry });
+}
+
 async function runCsi(options: CsiOptions, logger: Logger): Promise<void> {
   if (!['controller', 'node', 'all'].includes(options.mode)) throw new InvalidArgumentError(`--mode must be controller, node or all, got "${options.mode}"`);
   if (!['direct', 'nsenter'].includes(options.executor)) throw new InvalidArgumentError(`--executor must be direct or nsenter, got "${options.executor}"`);
@@ -83,25 +118,11 @@ async function runCsi(options: CsiOptions, logger: Logger): Promise<void> {
   const metricsAddress = options.metrics ? parseHostPort(options.metrics) : undefined;
   const registry = createRegistry({ labels: { role: 'csi' } });
 
-  const readinessChecks: Array<{ name: string; check: () => Promise<boolean> }> = [];
-  let controller: ServiceSpec | undefined;
-  let node: ServiceSpec | undefined;
-  let orchestrator: (Orchestrator & { close?: () => Promise<void> }) | undefined;
-  if (withController) {
-    orchestrator = await createOrchestrator(options, logger);
-    const ready = orchestrator;
-    controller = controllerService(ready);
-    readinessChecks.push({ name: 'orchestrator', check: () => ready.ready() });
-  }
-  if (withNode) {
-    const nodeLogger = logger.child({ component: 'node' });
-    const executor = createExecutor(options.executor as ExecutorMode, nodeLogger);
-    const acquirer = new IscsiAcquirer(executor, nodeLogger);
-    node = nodeService({ nodeId: options.nodeId as string, maxVolumesPerNode: maxVolumes, executor, acquirer, stateDir: options.stateDir, deviceTimeoutMs, logger: nodeLogger });
-    readinessChecks.push({ name: 'host-tools', check: nodeReadinessCheck(executor, acquirer) });
-  }
-  const identity = identityService({ version: VERSION, controllerService: withController, readinessChecks, logger });
-  const server = await startCsiServer({ endpoint: options.endpoint, identity, controller, node, logger, registry });
+  const orchestrator = withController ? await createOrchestrator(options, logger) : undefined;
+  const node = withNode
+    ? { nodeId: options.nodeId as string, executor: options.executor as ExecutorMode, stateDir: options.stateDir, maxVolumes, deviceTimeoutMs }
+    : undefined;
+  const server = await startCsiDriver({ endpoint: options.endpoint, orchestrator, node, logger, registry });
   const http = metricsAddress ? await startHttpEndpoint({ ...metricsAddress, registry, logger }) : undefined;
   logger.info({ mode: options.mode, endpoint: options.endpoint, nodeId: options.nodeId, version: VERSION }, 'csi driver ready');
 
