@@ -1,0 +1,198 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { parseSize } from '../src/common/size';
+import { startTgtd } from '../test/support/tgtd';
+import { MATRIX } from './target-vs-tgtd';
+import { fioArgs, fioHasLibiscsi, parseFioJson, runFio, type FioJob, type FioResult } from './lib/fio';
+import { median, ratio } from './lib/stats';
+import { renderTable, type Cell } from './lib/table';
+
+// A 3-replica Trireme volume (three `trireme replica` processes and one
+// `trireme controller`, real TCP between them) against tgtd over one file and
+// against raw file I/O (fio's libaio engine on the same kind of file), with the
+// fio matrix of bench/target-vs-tgtd.ts. Also the resident memory of the
+// controller and the replicas at idle with a 4 GiB volume.
+
+const BIN = join(__dirname, '..', '..', 'bin', 'trireme.js');
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as { port: number }).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts `trireme ARGS` and resolves on its JSON ready line. */
+function startTrireme(args: string[]): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [process.env.TRIREME_BIN || BIN, ...args], { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, TRIREME_LOG_LEVEL: 'warn' } });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`trireme ${args[0]} not ready in 60 s`)), 60_000);
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('"event":"ready"')) {
+        clearTimeout(timer);
+        resolve(child);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`trireme ${args[0]} exited with ${code}`)));
+  });
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+function rssBytes(pid: number): number {
+  const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) * 1024 : Number.NaN;
+}
+
+interface Volume {
+  url: string;
+  controller: ChildProcess;
+  replicas: ChildProcess[];
+  stop(): Promise<void>;
+}
+
+async function startVolume(dir: string, size: number, replicaCount = 3): Promise<Volume> {
+  const ports = await Promise.all(Array.from({ length: replicaCount }, freePort));
+  const replicas = await Promise.all(ports.map((port, i) => startTrireme(['replica', '--dir', join(dir, `replica-${i}`), '--listen', `127.0.0.1:${port}`, '--size', String(size)])));
+  const [portal, management, metrics] = [await freePort(), await freePort(), await freePort()];
+  const args = ['controller', '--volume', 'bench', '--size', String(size), '--portal', `127.0.0.1:${portal}`, '--management', `127.0.0.1:${management}`, '--metrics', `127.0.0.1:${metrics}`];
+  for (const port of ports) args.push('--replica', `127.0.0.1:${port}`);
+  const controller = await startTrireme(args);
+  return {
+    url: `iscsi://127.0.0.1:${portal}/iqn.2026-11.io.trireme:bench/0`,
+    controller,
+    replicas,
+    stop: async () => {
+      await stop(controller);
+      await Promise.all(replicas.map(stop));
+    },
+  };
+}
+
+/** fio on a plain file: the same job with the libaio engine, page cache included like the replicas' logs. */
+function runFioOnFile(job: FioJob, file: string, size: number, runtimeSec: number, rampSec: number): Promise<FioResult> {
+  const args = fioArgs(job, { url: 'unused', runtimeSec, rampSec, size })
+    .filter((a) => !a.startsWith('--ioengine=') && !a.startsWith('--filename='))
+    .concat(['--ioengine=libaio', `--filename=${file}`]);
+  return new Promise((resolve, reject) => {
+    execFile('fio', args, { maxBuffer: 16 * 1024 * 1024, encoding: 'utf8', timeout: (runtimeSec + rampSec + 60) * 1000 }, (err, stdout) => {
+      if (err) reject(err);
+      else resolve(parseFioJson(job, stdout));
+    });
+  });
+}
+
+async function measure(kind: string, dir: string, size: number, jobs: readonly FioJob[], runtimeSec: number, rampSec: number): Promise<FioResult[]> {
+  const results: FioResult[] = [];
+  if (kind === 'file') {
+    const file = join(dir, 'raw.img');
+    writeFileSync(file, '');
+    truncateSync(file, size);
+    for (const job of jobs) results.push(await runFioOnFile(job, file, size, runtimeSec, rampSec));
+    rmSync(file, { force: true });
+    return results;
+  }
+  if (kind === 'tgtd') {
+    const file = join(dir, 'tgtd.img');
+    writeFileSync(file, '');
+    truncateSync(file, size);
+    const tgtd = await startTgtd({ backingFile: file });
+    try {
+      for (const job of jobs) results.push(await runFio(job, { url: tgtd.url(), runtimeSec, rampSec }));
+    } finally {
+      await tgtd.stop();
+      rmSync(file, { force: true });
+    }
+    return results;
+  }
+  const volumeDir = join(dir, `volume-${Date.now()}`);
+  const volume = await startVolume(volumeDir, size);
+  try {
+    for (const job of jobs) results.push(await runFio(job, { url: volume.url, runtimeSec, rampSec }));
+  } finally {
+    await volume.stop();
+    rmSync(volumeDir, { recursive: true, force: true });
+  }
+  return results;
+}
+
+/** RSS of the controller and each replica after `idleMs` with an untouched volume of `size`. */
+async function idleFootprint(dir: string, size: number, idleMs: number): Promise<{ controller: number; replicas: number[] }> {
+  const volume = await startVolume(join(dir, 'idle'), size);
+  try {
+    await new Promise((r) => setTimeout(r, idleMs));
+    return { controller: rssBytes(volume.controller.pid as number), replicas: volume.replicas.map((r) => rssBytes(r.pid as number)) };
+  } finally {
+    await volume.stop();
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  const o = new Command('volume-vs-tgtd')
+    .option('--size <size>', 'volume / file size for the fio matrix', '1G')
+    .option('--idle-size <size>', 'volume size for the idle memory measurement', '4G')
+    .option('--runtime <seconds>', 'measured seconds per fio run', '10')
+    .option('--ramp <seconds>', 'warm-up seconds per fio run', '2')
+    .option('--repeat <n>', 'runs per job and subject (medians)', '1')
+    .option('--jobs <names>', 'comma-separated subset of the matrix')
+    .option('--json <path>', 'also write the medians as JSON')
+    .parse(argv)
+    .opts<{ size: string; idleSize: string; runtime: string; ramp: string; repeat: string; jobs?: string; json?: string }>();
+  const size = parseSize(o.size);
+  const [runtimeSec, rampSec, repeat] = [Number(o.runtime), Number(o.ramp), Number(o.repeat)];
+  const wanted = o.jobs?.split(',').map((s) => s.trim());
+  const jobs = wanted ? MATRIX.filter((j) => wanted.includes(j.name)) : MATRIX;
+  if (jobs.length === 0) throw new Error('--jobs matched nothing');
+  if (!(await fioHasLibiscsi())) throw new Error('fio lacks the libiscsi engine: run scripts/install-fio.sh as root');
+  const dir = mkdtempSync(join(tmpdir(), 'trireme-volume-bench-'));
+  mkdirSync(dir, { recursive: true });
+  try {
+    const kinds = ['file', 'tgtd', 'trireme'];
+    const runs = new Map<string, FioResult[][]>(kinds.map((k) => [k, []]));
+    for (let rep = 0; rep < repeat; rep++) for (const kind of kinds) runs.get(kind)?.push(await measure(kind, dir, size, jobs, runtimeSec, rampSec));
+    const rows: Cell[][] = [];
+    const json: unknown[] = [];
+    for (const [i, job] of jobs.entries()) {
+      const [file, tgtd, trireme] = kinds.map((k) => {
+        const series = (runs.get(k) ?? []).map((r) => r[i]);
+        return { iops: median(series.map((r) => r.iops)), bw: median(series.map((r) => r.bandwidth)), p99: median(series.map((r) => r.p99Us)) };
+      });
+      rows.push([job.name, file.iops, tgtd.iops, trireme.iops, ratio(trireme.iops, tgtd.iops), ratio(trireme.iops, file.iops), trireme.p99]);
+      json.push({ job, file, tgtd, trireme });
+    }
+    process.stdout.write(`${renderTable(['job', 'file IOPS', 'tgtd IOPS', 'trireme IOPS', 'trireme/tgtd', 'trireme/file', 'trireme p99 us'], rows)}\n`);
+    const idle = await idleFootprint(dir, parseSize(o.idleSize), 5000);
+    const mib = (b: number): string => `${(b / 1024 / 1024).toFixed(1)} MiB`;
+    process.stdout.write(`idle RSS with a ${o.idleSize} volume: controller ${mib(idle.controller)}, replicas ${idle.replicas.map(mib).join(', ')}\n`);
+    if (o.json) writeFileSync(o.json, `${JSON.stringify({ size, runtimeSec, rampSec, repeat, rows: json, idle }, null, 2)}\n`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (require.main === module) {
+  main(process.argv).catch((err: unknown) => {
+    process.stderr.write(`volume-vs-tgtd: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}
