@@ -68,6 +68,7 @@ export class Checkpointer {
       replayGen: active?.gen ?? 0,
       replayOffset: active?.size ?? 0,
       lastSeq: core.lastSeq,
+      durableSeq: core.durableSeq,
       nextChunkId: this.nextChunkId,
       droppedSeq: core.droppedSeq,
       revertSeq: core.revertSeq,

@@ -39,7 +39,9 @@ type Moves = Map<number, Map<number, [number, number]>>;
  */
 export class Compactor {
   /** Exports in progress: segments must not disappear under them. */
-  pins = 0;
+  private pins = 0;
+  /** Segments compacted away while an export ran: removed when the last export ends. */
+  private deferred: Segment[] = [];
   private running: Promise<CompactionResult> | null = null;
   private blocked = 0;
   private timer: NodeJS.Timeout | null = null;
@@ -47,6 +49,15 @@ export class Compactor {
   private minDeadRatio = 0.5;
 
   constructor(private readonly store: LogStore) {}
+
+  pin(): void {
+    this.pins++;
+  }
+
+  unpin(): void {
+    this.pins--;
+    if (this.pins === 0) for (const seg of this.deferred.splice(0)) this.store.segs.retire(seg);
+  }
 
   start(opts: CompactionOptions): void {
     this.minDeadRatio = opts.minDeadRatio ?? 0.5;
@@ -132,6 +143,8 @@ export class Compactor {
       if (target) s.segs.discard(target.idx);
       throw err;
     }
+    const done = out as Segment | null;
+    if (done) done.hidden = false;
     s.droppedSeq = Math.max(s.droppedSeq, dropped);
     s.compactedSeq = Math.max(s.compactedSeq, seqAtMark);
     s.clearSeqCache();
@@ -146,7 +159,8 @@ export class Compactor {
     let freed = 0;
     for (const v of victims) {
       freed += v.size;
-      s.segs.retire(v);
+      if (this.pins > 0) this.deferred.push(v);
+      else s.segs.retire(v);
     }
     const written = (out as Segment | null)?.size ?? 0;
     s.logger.info({ segments: victims.length, freed, written }, 'compacted');
@@ -193,7 +207,12 @@ export class Compactor {
       } else dropped = Math.max(dropped, h.seq);
       for (const p of pieces) {
         let out = getOut();
-        if (!out) setOut((out = await s.segs.create(SegmentKind.Compact)));
+        if (!out) {
+          out = await s.segs.create(SegmentKind.Compact);
+          // Out of checkpoints until complete and synced: recovery would find it torn.
+          out.hidden = true;
+          setOut(out);
+        }
         await this.bucket.take(p.buf.length);
         await pwritevFull(out.fd, [p.buf], out.size);
         s.segs.noteSeq(out, h.seq);

@@ -25,7 +25,7 @@ export async function* exportRecords(store: LogStore, afterSeq: number): AsyncGe
   if (!Number.isSafeInteger(afterSeq) || afterSeq < 0) throw new StoreError('ERR_INVALID_ARGUMENT', `bad seq ${afterSeq}`);
   if (afterSeq < store.droppedSeq) throw new StoreError('ERR_NOT_FOUND', `records after seq ${afterSeq} were compacted away (up to ${store.droppedSeq})`);
   if (afterSeq < store.revertSeq) throw new StoreError('ERR_NOT_FOUND', `a revert at seq ${store.revertSeq} cannot be replayed as records`);
-  store.compactor.pins++;
+  store.compactor.pin();
   try {
     const found: Found[] = [];
     for (const seg of store.segs.all()) {
@@ -41,7 +41,7 @@ export async function* exportRecords(store: LogStore, afterSeq: number): AsyncGe
       if (rec) yield rec;
     }
   } finally {
-    store.compactor.pins--;
+    store.compactor.unpin();
   }
 }
 
@@ -84,7 +84,7 @@ export async function* exportImage(store: LogStore, options: { snapshot?: string
   const { view, size } = store.viewFor(options.snapshot);
   const base = options.base !== undefined ? store.viewFor(options.base).view : null;
   const blocks = size / BLOCK_SIZE;
-  store.compactor.pins++;
+  store.compactor.pin();
   try {
     let lba = 0;
     while (lba < blocks) {
@@ -111,7 +111,7 @@ export async function* exportImage(store: LogStore, options: { snapshot?: string
       lba += n;
     }
   } finally {
-    store.compactor.pins--;
+    store.compactor.unpin();
   }
 }
 

@@ -30,6 +30,8 @@ export interface Checkpoint {
   replayGen: number;
   replayOffset: number;
   lastSeq: number;
+  /** Highest seq known durable when the checkpoint was taken. */
+  durableSeq: number;
   nextChunkId: number;
   /** Highest seq of a record compaction dropped: exportRecords cannot go back past it. */
   droppedSeq: number;

@@ -109,3 +109,24 @@ test('resize grows the volume; metrics are reported', async () => {
   assert.deepEqual(await r.read(MiB, BLOCK_SIZE), pattern(1, 256));
   await r.close();
 });
+
+test('group commit: concurrent FUA writes and flushes share fdatasyncs', async () => {
+  const registry = new Registry();
+  const s = await open(mk(), { size: 4 * MiB, registry });
+  const fsyncs = async (): Promise<number> => {
+    const m = /trireme_replica_store_fsync_seconds_count\{[^}]*\} (\d+)/.exec(await registry.metrics());
+    return m ? Number(m[1]) : 0;
+  };
+  const before = await fsyncs();
+  const ops: Promise<void>[] = [];
+  for (let i = 0; i < 64; i++) {
+    ops.push(s.write(0, i + 1, i * BLOCK_SIZE, pattern(i, i), true));
+    ops.push(s.flush(0));
+  }
+  await Promise.all(ops);
+  const used = (await fsyncs()) - before;
+  assert.ok(used >= 1 && used < 32, `${used} fdatasyncs for 64 FUA writes and 64 flushes`);
+  assert.equal(s.info().durableSeq, 64);
+  assert.deepEqual(await s.read(0, 64 * BLOCK_SIZE), Buffer.concat(Array.from({ length: 64 }, (_, i) => pattern(i, i))));
+  await s.close();
+});
