@@ -14,8 +14,10 @@ set -euo pipefail
 
 prefix="${FIO_PREFIX:-/opt/trireme-fio}"
 
+# Whether the given fio binary (default: the one on PATH) lists the libiscsi engine.
 has_libiscsi_fio() {
-  command -v fio >/dev/null 2>&1 && fio --enghelp 2>/dev/null | grep -qx '[[:space:]]*libiscsi'
+  local bin="${1:-fio}"
+  command -v "$bin" >/dev/null 2>&1 && "$bin" --enghelp 2>/dev/null | grep -qx '[[:space:]]*libiscsi'
 }
 
 if has_libiscsi_fio; then
@@ -82,8 +84,8 @@ ln -sf "$prefix/bin/fio" /usr/local/bin/fio
 cd /
 [ "$cleanup" = 1 ] && rm -rf "$build_dir"
 
-if ! has_libiscsi_fio; then
-  echo "install-fio: installed fio does not list the libiscsi engine" >&2
+if ! has_libiscsi_fio "$prefix/bin/fio"; then
+  echo "install-fio: $prefix/bin/fio does not list the libiscsi engine" >&2
   exit 1
 fi
-echo "install-fio: $(fio --version) with libiscsi installed in $(( $(date +%s) - start ))s"
+echo "install-fio: $("$prefix/bin/fio" --version) with libiscsi installed in $prefix (linked from /usr/local/bin/fio) in $(( $(date +%s) - start ))s"
