@@ -21,6 +21,11 @@ interface CsiOptions {
   nodeId?: string;
   orchestrator: string;
   data?: string;
+  host: string;
+  portalPort?: string;
+  replicaPort?: string;
+  managementPort?: string;
+  metricsPort?: string;
   executor: string;
   stateDir: string;
   maxVolumes: string;
@@ -34,7 +39,16 @@ const VERSION: string = (JSON.parse(readFileSync(join(__dirname, '..', '..', '..
 // records, controller and replica children) on the data directory. A second
 // stack on the same directory is refused by startStack itself.
 registerOrchestrator('local', async ({ logger, config }) => {
-  const stack = await startStack({ dataDir: config.data, logger, trireme: triremeInvocation(), demo: false });
+  const port = (key: string): number | undefined => (config[key] === undefined ? undefined : positiveInt(config[key], key));
+  const ports = { portal: port('portal-port'), replica: port('replica-port'), management: port('management-port'), metrics: port('metrics-port') };
+  const stack = await startStack({
+    dataDir: config.data,
+    logger,
+    host: config.host,
+    trireme: triremeInvocation(),
+    demo: false,
+    ports: Object.fromEntries(Object.entries(ports).filter(([, v]) => v !== undefined)),
+  });
   const orchestrator = new CsiLocalOrchestrator(stack.orchestrator);
   return Object.assign(orchestrator, { close: () => stack.close() });
 });
@@ -55,6 +69,11 @@ export function registerCsiCommand(program: Command, deps: { createLogger(): Log
     .option('--node-id <id>', 'this node\'s id (required for node and all; $NODE_ID)', process.env.NODE_ID)
     .option('--orchestrator <name>', 'what runs volumes for the controller service', 'local')
     .option('--data <dir>', 'data directory of the local orchestrator ($TRIREME_DATA, default ~/.trireme)')
+    .option('--host <address>', 'local orchestrator: address controllers and replicas listen on', '127.0.0.1')
+    .option('--portal-port <port>', 'local orchestrator: first iSCSI portal port (default 3260)')
+    .option('--replica-port <port>', 'local orchestrator: first replica data port (default 9700)')
+    .option('--management-port <port>', 'local orchestrator: first controller management port (default 9500)')
+    .option('--metrics-port <port>', 'local orchestrator: first controller /metrics port (default 9600)')
     .option('--executor <kind>', 'how the node runs host tools: direct, or nsenter (inside a privileged pod with hostPID)', 'direct')
     .option('--state-dir <dir>', 'where the node plugin records staged volumes', '/var/lib/trireme/node')
     .option('--max-volumes <n>', 'volumes per node reported to the CO (0: no limit)', '0')
@@ -69,7 +88,16 @@ async function createOrchestrator(options: CsiOptions, logger: Logger): Promise<
   const factory = orchestratorFactory(options.orchestrator);
   if (!factory) throw new InvalidArgumentError(`unknown --orchestrator "${options.orchestrator}" (available: ${registeredOrchestrators().join(', ')})`);
   const data = options.data ?? process.env.TRIREME_DATA ?? join(homedir(), '.trireme');
-  return factory({ logger: logger.child({ component: 'orchestrator' }), config: { data } });
+  const config: Record<string, string> = { data, host: options.host };
+  for (const [key, value] of [
+    ['portal-port', options.portalPort],
+    ['replica-port', options.replicaPort],
+    ['management-port', options.managementPort],
+    ['metrics-port', options.metricsPort],
+  ] as const) {
+    if (value !== undefined) config[key] = value;
+  }
+  return factory({ logger: logger.child({ component: 'orchestrator' }), config });
 }
 
 export interface CsiDriverOptions {
