@@ -29,6 +29,13 @@ async function main(dir: string, seed: number): Promise<void> {
       inflight.push(store.write(1, seq, w.lba * BLOCK_SIZE, w.data));
     }
     await Promise.all(inflight);
+    // A snapshot every 4 rounds at the last write's seq; the oldest goes once there are 3,
+    // so compaction has snapshot-only records to keep and to free.
+    if (round % 4 === 3) {
+      await store.createSnapshot(`at-${seq}`, 1, seq);
+      const snaps = store.listSnapshots();
+      if (snaps.length > 3) await store.deleteSnapshot(snaps[0].name);
+    }
     await store.flush(1);
     process.stdout.write(`flushed ${seq}\n`);
   }

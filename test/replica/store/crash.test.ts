@@ -40,7 +40,7 @@ function runAndKill(dir: string, seed: number, ms: number): Promise<number> {
   });
 }
 
-test('SIGKILL mid-write: every flushed write survives and no block holds data never written', async () => {
+test('SIGKILL mid-write: every flushed write survives, no block holds data never written, snapshots stay exact', async () => {
   const dir = tempDir('trireme-crash-');
   dirs.push(dir);
   const seed = Date.now() % 1e9;
@@ -53,14 +53,19 @@ test('SIGKILL mid-write: every flushed write survives and no block holds data ne
       const info = s.info();
       assert.equal(info.state, 'ok', `seed ${seed} round ${round}: ${info.error}`);
       assert.ok(info.lastSeq >= lastFlushed, `seed ${seed} round ${round}: recovered seq ${info.lastSeq} < flushed ${lastFlushed}`);
-      // The log is a prefix of the appends: the image must be exactly writes 1..lastSeq.
-      const model = crashModel(seed, info.lastSeq);
-      const image = await s.read(0, CRASH_VOLUME);
-      for (let lba = 0; lba < CRASH_VOLUME / BLOCK_SIZE; lba++) {
-        const seq = model.get(lba);
-        const want = seq === undefined ? Buffer.alloc(BLOCK_SIZE) : pattern(seq, lba);
-        const got = image.subarray(lba * BLOCK_SIZE, (lba + 1) * BLOCK_SIZE);
-        if (!got.equals(want)) assert.fail(`seed ${seed} round ${round}: lba ${lba} should hold write ${seq ?? 'none'} (lastSeq ${info.lastSeq})`);
+      // The log is a prefix of the appends: the image must be exactly writes 1..lastSeq,
+      // and each surviving snapshot exactly writes 1..its seq.
+      const views: [string | undefined, number][] = [[undefined, info.lastSeq], ...s.listSnapshots().map((x): [string, number] => [x.name, x.seq])];
+      assert.ok(views.length > 1 || lastFlushed < 32 * 4, `seed ${seed} round ${round}: no snapshot survived`);
+      for (const [snap, upTo] of views) {
+        const model = crashModel(seed, upTo);
+        const image = await s.read(0, CRASH_VOLUME, snap);
+        for (let lba = 0; lba < CRASH_VOLUME / BLOCK_SIZE; lba++) {
+          const seq = model.get(lba);
+          const want = seq === undefined ? Buffer.alloc(BLOCK_SIZE) : pattern(seq, lba);
+          const got = image.subarray(lba * BLOCK_SIZE, (lba + 1) * BLOCK_SIZE);
+          if (!got.equals(want)) assert.fail(`seed ${seed} round ${round} ${snap ?? 'head'}: lba ${lba} should hold write ${seq ?? 'none'} (up to ${upTo})`);
+        }
       }
     } finally {
       await s.close();
