@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { createRootLogger } from '../common/logger';
+import { registerControllerCommand } from './controller-command';
 import { registerCsiCommand } from './csi-command';
 import { registerReplicaAdminCommands } from './replica-admin-command';
 import { registerReplicaCommand } from './replica-command';
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   const createLogger = () => createRootLogger({ level: program.opts<{ logLevel: string }>().logLevel });
   registerUpCommand(program, { createLogger });
+  registerControllerCommand(program, { createLogger });
   registerVolumeCommand(program);
   registerSnapshotCommand(program);
   registerTargetCommand(program, { createLogger });

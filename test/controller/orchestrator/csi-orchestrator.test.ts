@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { errorCode } from '../../../src/common/errors';
+import { silentLogger } from '../../../src/common/logger';
+import { startStack, type Stack } from '../../../src/controller/manager/standalone-stack';
+import { CsiLocalOrchestrator, volumeNameFor } from '../../../src/controller/orchestrator/csi-orchestrator';
+import { findOrphans } from '../../../src/controller/orchestrator/orphans';
+
+// The CSI Orchestrator over a real standalone stack: controller and replica
+// child processes, LevelDB records, the management API between them.
+const dataDir = mkdtempSync(join(tmpdir(), 'trireme-csi-orch-'));
+const base = 20000 + Math.floor(Math.random() * 300) * 100;
+const params = { replicaCount: 2, fsType: 'ext4' as const, chap: false };
+let stack: Stack;
+let csi: CsiLocalOrchestrator;
+
+before(async () => {
+  stack = await startStack({
+    dataDir,
+    logger: silentLogger(),
+    trireme: { command: process.execPath, args: [process.env.TRIREME_BIN || join(__dirname, '..', '..', '..', '..', 'bin', 'trireme.js')] },
+    demo: false,
+    ports: { portal: base, management: base + 20, metrics: base + 40, replica: base + 60 },
+  });
+  csi = new CsiLocalOrchestrator(stack.orchestrator);
+});
+
+after(async () => {
+  await stack?.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+test('volumes: create is idempotent by name, served on a portal, expandable, deletable', { timeout: 120_000 }, async () => {
+  const name = 'pvc-0b5e2a52-7a43-4e0d-9a4a-3c1d2f6e8a11';
+  const volume = await csi.createVolume(name, 20 * 1024 * 1024 + 1, params);
+  assert.equal(volume.volumeId, name);
+  assert.equal(volume.name, name);
+  assert.equal(volume.sizeBytes, 20 * 1024 * 1024 + 4096, 'rounded up to the block size');
+  assert.equal(volume.iqn, `iqn.2026-11.io.trireme:${name}`);
+  assert.equal(volume.lun, 0);
+  assert.match(volume.portal, /^127\.0\.0\.1:\d+$/);
+  assert.deepEqual(volume.params, params);
+  assert.equal(volume.health.state, 'healthy');
+  assert.equal(volume.chap, undefined);
+
+  const again = await csi.createVolume(name, 20 * 1024 * 1024 + 1, params);
+  assert.equal(again.portal, volume.portal);
+  assert.deepEqual((await csi.listVolumes()).map((v) => v.volumeId), [name]);
+  assert.equal((await csi.findVolumeByName(name))?.volumeId, name);
+  assert.equal(await csi.findVolumeByName('pvc-other'), undefined);
+  assert.equal(await csi.getVolume('nope'), undefined);
+
+  const grown = await csi.expandVolume(name, 64 * 1024 * 1024);
+  assert.equal(grown.sizeBytes, 64 * 1024 * 1024);
+  await assert.rejects(csi.expandVolume('nope', 64 * 1024 * 1024), (err) => errorCode(err) === 'ERR_VOLUME_NOT_FOUND');
+  await assert.rejects(csi.createVolume('pvc-clone', 1 << 20, params, { kind: 'volume', volumeId: name }), (err) => errorCode(err) === 'ERR_UNIMPLEMENTED');
+
+  // Snapshots hold the volume: it cannot go while they exist.
+  const snap = await csi.createSnapshot('snapshot-1', name);
+  assert.equal(snap.snapshotId, `${name}@snapshot-1`);
+  assert.equal(snap.sourceVolumeId, name);
+  assert.equal(snap.readyToUse, true);
+  assert.equal((await csi.createSnapshot('snapshot-1', name)).snapshotId, snap.snapshotId);
+  assert.deepEqual((await csi.listSnapshots()).map((s) => s.snapshotId), [snap.snapshotId]);
+  assert.equal((await csi.getSnapshot(snap.snapshotId))?.name, 'snapshot-1');
+  await assert.rejects(csi.deleteVolume(name), (err) => errorCode(err) === 'ERR_VOLUME_HAS_SNAPSHOTS');
+  await csi.deleteSnapshot(snap.snapshotId);
+  await assert.rejects(csi.deleteSnapshot(snap.snapshotId), (err) => errorCode(err) === 'ERR_SNAPSHOT_NOT_FOUND');
+  await assert.rejects(csi.createSnapshot('snapshot-2', 'nope'), (err) => errorCode(err) === 'ERR_VOLUME_NOT_FOUND');
+
+  await csi.deleteVolume(name);
+  await assert.rejects(csi.deleteVolume(name), (err) => errorCode(err) === 'ERR_VOLUME_NOT_FOUND');
+  assert.deepEqual(await csi.listVolumes(), []);
+  assert.deepEqual(await findOrphans(dataDir), [], 'deleting a volume stops its processes');
+});
+
+test('CHAP volumes get credentials; names that are not volume names are hashed', { timeout: 120_000 }, async () => {
+  const name = 'My Volume/With Odd Name';
+  const volume = await csi.createVolume(name, 8 * 1024 * 1024, { ...params, replicaCount: 1, chap: true });
+  assert.equal(volume.volumeId, volumeNameFor(name));
+  assert.match(volume.volumeId, /^csi-[0-9a-f]{32}$/);
+  assert.equal(volume.name, name);
+  assert.ok(volume.chap && volume.chap.user.length > 0 && volume.chap.secret.length >= 12);
+  assert.equal((await csi.findVolumeByName(name))?.chap?.secret, volume.chap.secret);
+  assert.ok((await csi.ready()) === true);
+  const capacity = await csi.capacity(params);
+  assert.ok(capacity.availableBytes > 0);
+  await csi.deleteVolume(volume.volumeId);
+});
