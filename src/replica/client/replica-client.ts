@@ -161,6 +161,11 @@ export class ReplicaClient extends EventEmitter {
 
   private async request(fields: FrameFields, payload?: Buffer): Promise<Frame> {
     if (this.closedWith) throw this.closedWith;
+    // The replica closes a connection that sends an oversized frame: refuse it here, losing nothing.
+    const limit = this.hello?.maxPayload ?? Infinity;
+    if ((payload?.length ?? 0) > limit || (fields.opcode === Opcode.Read && (fields.length ?? 0) > limit)) {
+      throw new ReplicaClientError('ERR_BAD_REQUEST', `request of ${Math.max(payload?.length ?? 0, fields.length ?? 0)} bytes exceeds the replica's frame limit of ${limit}`);
+    }
     const requestId = this.allocateId();
     const header = encodeHeader({ ...fields, requestId }, payload);
     const reply = new Promise<Frame>((resolve, reject) => {

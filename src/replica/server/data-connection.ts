@@ -43,7 +43,9 @@ const OK: Reply = { status: Status.Ok };
  * backpressure both ways: reading pauses while in-flight work is over budget
  * or while the socket's send buffer is full (write() returned false), and
  * resumes on completion or 'drain'. A protocol fault closes this connection
- * only, with one log line.
+ * only, with one log line. Each request reaches the store synchronously from
+ * the decode loop, so the store sees one connection's requests in the order
+ * they were sent: the volume engine relies on that to leave no holes in a log.
  */
 export class DataConnection {
   private readonly decoder: FrameDecoder;

@@ -83,7 +83,8 @@ for (const kind of [MEMORY, DISK]) {
       await assert.rejects(client.write(0, 5000, 16 * 1024 * 1024, blockPayload(0, 1)), { code: 'ERR_OUT_OF_RANGE' });
       await assert.rejects(client.read(0, 100, 4096), { code: 'ERR_MISALIGNED' });
       await assert.rejects(client.read(0, 0, 4096, 'no-such-snapshot'), { code: 'ERR_NOT_FOUND' });
-      await assert.rejects(client.read(0, 0, 64 * 1024 * 1024), { code: 'ERR_BAD_REQUEST' });
+      await assert.rejects(client.read(0, 0, 64 * 1024 * 1024), { code: 'ERR_BAD_REQUEST' }, 'refused before sending');
+      await assert.rejects(client.write(0, 5001, 0, Buffer.alloc(16 * 1024 * 1024)), { code: 'ERR_BAD_REQUEST' });
       assert.ok((await client.ping()).lastSeq > 0);
     });
 
@@ -105,6 +106,8 @@ for (const kind of [MEMORY, DISK]) {
       assert.equal(reply.requestId, 9);
       assert.equal(reply.status, Status.ChecksumMismatch);
       assert.equal(identifyBlock(await client.read(0, 2000 * 4096, 4096)), 'zero');
+      raw.socket.write(encodeFrame({ opcode: Opcode.Read, requestId: 11, offset: 0, length: 64 * 1024 * 1024 }));
+      assert.equal((await raw.next()).status, Status.BadRequest, 'a read beyond the frame limit is refused, not allocated');
       raw.socket.write(encodeFrame({ opcode: Opcode.Ping, requestId: 10 }));
       assert.equal((await raw.next()).status, Status.Ok, 'the connection still serves');
       raw.socket.destroy();
