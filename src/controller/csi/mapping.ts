@@ -76,7 +76,8 @@ export function volumeToCsi(volume: OrchestratedVolume): Volume {
 
 /** CSI VOLUME_CONDITION: anything but healthy is abnormal, with the orchestrator's detail. */
 export function volumeCondition(volume: OrchestratedVolume): VolumeCondition {
-  return { abnormal: volume.health.state !== 'healthy', message: `${volume.health.state}: ${volume.health.message}` };
+  const { state, message } = volume.health;
+  return { abnormal: state !== 'healthy', message: message.startsWith(state) ? message : `${state}: ${message}` };
 }
 
 export function snapshotToCsi(snapshot: OrchestratedSnapshot): Snapshot {
