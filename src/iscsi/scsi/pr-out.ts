@@ -34,8 +34,6 @@ interface Request {
  */
 function parse(ctx: CommandContext): Request {
   const { cdb, lu, command } = ctx;
-  const scope = cdb[2] >> 4;
-  if (scope !== 0) throw invalidFieldInCdb(2, 7);
   const length = cdb.readUInt32BE(5);
   if (length !== PARAMETER_LIST_LENGTH) throw parameterListLengthError();
   const data = command.dataOut;
@@ -54,9 +52,15 @@ function parse(ctx: CommandContext): Request {
   };
 }
 
-function requireType(type: number): PrType {
-  if (!PR_TYPES.has(type)) throw invalidFieldInCdb(2, 3);
-  return type as PrType;
+/**
+ * RESERVE, RELEASE and PREEMPT use SCOPE and TYPE (SPC-4 §6.16.1); only
+ * LU_SCOPE exists. REGISTER and CLEAR ignore both fields.
+ */
+function requireType(r: Request): PrType {
+  const scope = r.ctx.cdb[2] >> 4;
+  if (scope !== 0) throw invalidFieldInCdb(2, 7);
+  if (!PR_TYPES.has(r.type)) throw invalidFieldInCdb(2, 3);
+  return r.type as PrType;
 }
 
 function notify(lu: LogicalUnit, ids: Iterable<string>, code: Asc): void {
@@ -103,7 +107,7 @@ function registered(r: Request): boolean {
 
 /** RESERVE (SPC-4 §5.12.9): a second RESERVE of the same type by a holder is a no-op. */
 function reserve(r: Request): ScsiResult | void {
-  const type = requireType(r.type);
+  const type = requireType(r);
   if (!registered(r)) return CONFLICT;
   const pr = r.lu.reservations;
   if (!pr.reservation) {
@@ -115,6 +119,7 @@ function reserve(r: Request): ScsiResult | void {
 
 /** RELEASE (SPC-4 §5.12.11.2.2): a wrong type is INVALID RELEASE OF PERSISTENT RESERVATION. */
 function release(r: Request): ScsiResult | void {
+  requireType(r);
   if (!registered(r)) return CONFLICT;
   const pr = r.lu.reservations;
   const reservation = pr.reservation;
@@ -149,14 +154,14 @@ function preempt(r: Request): ScsiResult | void {
     notify(r.lu, ids, ASC.RegistrationsPreempted);
   };
   if (reservation && isAllRegistrants(reservation.type) && r.serviceActionKey === 0n) {
-    const type = requireType(r.type);
+    const type = requireType(r);
     remove(pr.others(r.nexusId));
     pr.reservation = { holder: r.nexusId, type };
     pr.generation += 1;
     return;
   }
   if (reservation && !isAllRegistrants(reservation.type) && pr.keyOf(reservation.holder) === r.serviceActionKey) {
-    const type = requireType(r.type);
+    const type = requireType(r);
     const removed = [...pr.registrations].filter(([, reg]) => reg.key === r.serviceActionKey).map(([id]) => id).filter((id) => id !== r.nexusId);
     remove(removed);
     pr.reservation = { holder: r.nexusId, type };

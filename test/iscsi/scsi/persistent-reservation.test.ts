@@ -73,7 +73,8 @@ test('PERSISTENT RESERVE OUT checks its parameter list', async () => {
   const short = prOut(0, 0n, 1n, 0, 0, 20);
   assertCheck(await h.run(short.cdb, { dataOut: short.dataOut }), 0x5, 0x1a, 0x00);
   assertCheck(await h.run([0x5f, 7, 0, 0, 0, 0, 0, 0, 24, 0], { dataOut: Buffer.alloc(24) }), 0x5, 0x24, 0x00);
-  await register(h, A, 1n);
+  // REGISTER ignores SCOPE and TYPE (SPC-4 §6.16.1).
+  assert.equal((await out(h, A, 0, 0n, 1n, 0x1f)).status, 0);
   assertCheck(await out(h, A, 1, 1n, 0n, 2), 0x5, 0x24, 0x00);
   assertCheck(await h.run([0x5f, 1, 0x11, 0, 0, 0, 0, 0, 24, 0], { dataOut: prOut(1, 1n, 0n).dataOut }), 0x5, 0x24, 0x00);
   assertCheck(await h.run([0x5e, 4, 0, 0, 0, 0, 0, 0, 24, 0]), 0x5, 0x24, 0x00);
