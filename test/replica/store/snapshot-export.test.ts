@@ -137,3 +137,20 @@ test('truncateAfter cuts a divergent tail and restores older data', async () => 
   assert.deepEqual(recs.filter((r) => r.type === 'write').map((r) => r.seq), [3]);
   await s.close();
 });
+
+test('exportRecords is ERR_NOT_FOUND once compaction dropped records after the asked seq, or across a revert', async () => {
+  const s = await open(mk(), { size: 4 * MiB, segmentSize: MiB });
+  for (let round = 0; round < 3; round++) for (let i = 0; i < 8; i++) await s.write(0, round * 8 + i + 1, i * 64 * BLOCK_SIZE, pattern(round, i * 64, 64));
+  await s.write(0, 25, 0, pattern(25, 0)); // seals the last full segment
+  assert.equal((await collect(s.exportRecords(0))).length, 25);
+  const r = await s.compact({ minDeadRatio: 0.1 });
+  assert.ok(r.segmentsFreed > 0);
+  await assert.rejects(collect(s.exportRecords(0)), { code: 'ERR_NOT_FOUND' });
+  const tail = await collect(s.exportRecords(24));
+  assert.deepEqual(tail.map((x) => x.seq), [25]);
+  await s.createSnapshot('base', 0, 26);
+  await s.write(0, 27, 0, pattern(27, 0));
+  await s.revertToSnapshot('base', 0, 28);
+  await assert.rejects(collect(s.exportRecords(25)), { code: 'ERR_NOT_FOUND' });
+  await s.close();
+});
