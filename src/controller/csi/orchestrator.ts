@@ -45,6 +45,10 @@ export interface OrchestratedSnapshot {
   readonly snapshotId: string;
   readonly name: string;
   readonly sourceVolumeId: string;
+  /**
+   * The source volume's size when the snapshot was cut: the smallest volume it
+   * restores into (Kubernetes shows it as restoreSize), not the bytes it holds.
+   */
   readonly sizeBytes: number;
   readonly createdAt: Date;
   readonly readyToUse: boolean;
