@@ -138,3 +138,22 @@ test('a damaged record header in the middle is corruption, not a torn tail', asy
   fs.closeSync(fd);
   await assertRefuses(dir);
 });
+
+test('a block damaged under a running replica is refused on read, never returned', async () => {
+  const dir = tempDir('trireme-corrupt-');
+  dirs.push(dir);
+  const s = await open(dir, { size: CRASH_VOLUME });
+  await s.write(0, 1, 0, pattern(1, 0, 8));
+  await s.write(0, 2, 64 * BLOCK_SIZE, pattern(2, 64, 1));
+  await s.flush(0);
+  const file = segmentFile(dir);
+  const first = records(file)[0];
+  const fd = fs.openSync(file, 'r+');
+  fs.writeSync(fd, Buffer.from('rot'), 0, 3, first.offset + RECORD_HEADER_SIZE + 3 * (BLOCK_SIZE + 4) + 1000);
+  fs.closeSync(fd);
+  assert.deepEqual(await s.read(0, 3 * BLOCK_SIZE), pattern(1, 0, 3), 'blocks before the damage are fine');
+  await assert.rejects(s.read(3 * BLOCK_SIZE, BLOCK_SIZE), { code: 'ERR_CORRUPT' });
+  assert.equal(s.info().state, 'error');
+  await assert.rejects(s.read(64 * BLOCK_SIZE, BLOCK_SIZE), { code: 'ERR_CORRUPT' }, 'an error-state replica serves nothing');
+  await s.close();
+});
