@@ -56,12 +56,15 @@ test('trireme target serves a memory device, exposes metrics and stops cleanly o
 
 test('trireme target with CHAP refuses a wrong secret and accepts the right one', async (t) => {
   if (!requireTools(t, { 'iscsi-inq': 'libiscsi-bin' })) return;
-  const { child, port } = await startTarget(['--chap-user', 'bob', '--chap-secret', 'bobsecret1234']);
+  const { child, port, stderr } = await startTarget(['--chap-user', 'bob', '--chap-secret', 'bobsecret1234', '--log-level', 'trace']);
   await assert.rejects(run('iscsi-inq', [`iscsi://bob%nope@127.0.0.1:${port}/${IQN}/0`], { timeout: 20_000 }));
   const ok = await run('iscsi-inq', [`iscsi://bob%bobsecret1234@127.0.0.1:${port}/${IQN}/0`], { timeout: 20_000 });
   assert.match(ok.stdout, /DIRECT_ACCESS/);
   child.kill('SIGTERM');
   assert.equal(await exitOf(child), 0);
+  // Not even trace logging carries the secret.
+  assert.doesNotMatch(stderr(), /bobsecret1234/);
+  assert.match(stderr(), /login refused/);
 });
 
 test('trireme target rejects a bad device spec with a clear error', async () => {
