@@ -23,7 +23,7 @@ export class ServerMetrics {
     this.latency = new Histogram({ name: 'trireme_replica_op_seconds', help: 'Data-path request latency inside the replica', labelNames: ['op'], buckets: LATENCY_BUCKETS, registers });
     this.inflightRequests = new Gauge({ name: 'trireme_replica_inflight_requests', help: 'Data-path requests being served', registers });
     this.inflightBytes = new Gauge({ name: 'trireme_replica_inflight_bytes', help: 'Payload bytes held by requests being served', registers });
-    this.connections = new Gauge({ name: 'trireme_replica_connections', help: 'Open data-path connections', registers });
+    this.connections = new Gauge({ name: 'trireme_replica_connections', help: 'Open connections on the data port (data path and handed-over control)', registers });
     this.connectionsAccepted = new Counter({ name: 'trireme_replica_connections_total', help: 'Data-path connections accepted', registers });
     this.protocolErrors = new Counter({ name: 'trireme_replica_protocol_errors_total', help: 'Connections closed for a protocol fault', labelNames: ['code'], registers });
     this.controlCalls = new Counter({ name: 'trireme_replica_control_calls_total', help: 'gRPC control calls, by method and outcome code', labelNames: ['method', 'code'], registers });
