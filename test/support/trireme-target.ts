@@ -57,6 +57,55 @@ function command(args: string[]): { file: string; argv: string[] } {
  */
 const READY = /^Serving .* on (\S+):(\d+)\s*$/m;
 
+interface Watched {
+  readonly tail: OutputTail;
+  exit(): { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  readonly gone: Promise<void>;
+  /** Resolves with the port of the ready line; rejects if the process ends or stays silent. */
+  readonly ready: Promise<number>;
+  stop(): Promise<void>;
+  stopping(): boolean;
+}
+
+/** Collects a child's output, its exit, its ready line, and stops it with SIGTERM then SIGKILL. */
+function watch(child: ChildProcess, readyTimeoutMs: number): Watched {
+  const tail = new OutputTail();
+  let ended: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  let stopping = false;
+  let stdout = '';
+  const gone = new Promise<void>((done) =>
+    child.once('exit', (code, signal) => {
+      ended = { code, signal };
+      done();
+    }),
+  );
+  const ready = new Promise<number>((accept, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ready line after ${readyTimeoutMs} ms`)), readyTimeoutMs);
+    const settle = (fn: () => void): void => {
+      clearTimeout(timer);
+      fn();
+    };
+    child.stdout?.on('data', (c: Buffer) => {
+      tail.push(c);
+      stdout = (stdout + c.toString()).slice(-4096);
+      const m = READY.exec(stdout);
+      if (m) settle(() => accept(Number(m[2])));
+    });
+    child.once('error', (err) => settle(() => reject(err)));
+    void gone.then(() => settle(() => reject(new Error(`exited (${JSON.stringify(ended)}) before its ready line`))));
+  });
+  child.stderr?.on('data', (c: Buffer) => tail.push(c));
+  const stop = async (): Promise<void> => {
+    stopping = true;
+    if (ended) return;
+    child.kill('SIGTERM');
+    if (await Promise.race([gone.then(() => true), sleep(5_000).then(() => false)])) return;
+    child.kill('SIGKILL');
+    await gone;
+  };
+  return { tail, exit: () => ended, gone, ready, stop, stopping: () => stopping };
+}
+
 /**
  * Starts `trireme target` as a child process on port 0 of the loopback
  * address (and its /metrics endpoint on port 0 too, so parallel targets never
@@ -69,34 +118,8 @@ export async function startTriremeTarget(options: TriremeTargetOptions): Promise
   args.push('--portal', `${host}:0`, '--metrics', '127.0.0.1:0', '--iqn', iqn, ...(options.extraArgs ?? []));
   const { file, argv } = command(args);
   const child = spawn(file, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  const tail = new OutputTail();
-  let stdout = '';
-  let onReady: ((port: number) => void) | undefined;
-  child.stdout?.on('data', (c: Buffer) => {
-    tail.push(c);
-    if (!onReady) return;
-    stdout += c.toString();
-    const m = READY.exec(stdout);
-    if (m) onReady(Number(m[2]));
-  });
-  child.stderr?.on('data', (c: Buffer) => tail.push(c));
-  let ended: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  let stopping = false;
-  const gone = new Promise<void>((done) =>
-    child.once('exit', (code, signal) => {
-      ended = { code, signal };
-      done();
-    }),
-  );
+  const w = watch(child, options.startTimeoutMs ?? 20_000);
   let stopped: Promise<void> | undefined;
-  const stop = async (): Promise<void> => {
-    stopping = true;
-    if (ended) return;
-    child.kill('SIGTERM');
-    if (await Promise.race([gone.then(() => true), sleep(5_000).then(() => false)])) return;
-    child.kill('SIGKILL');
-    await gone;
-  };
   let port = 0;
   const target: TriremeTarget = {
     host,
@@ -107,27 +130,17 @@ export async function startTriremeTarget(options: TriremeTargetOptions): Promise
     lun: 0,
     process: child,
     url: (o = {}) => `iscsi://${o.user ? `${o.user}%${o.password ?? ''}@` : ''}${host}:${port}/${iqn}/${o.lun ?? 0}`,
-    output: () => tail.toString(),
-    exit: () => ended,
-    crashed: () => ended !== undefined && !stopping,
-    stop: () => (stopped ??= stop()),
+    output: () => w.tail.toString(),
+    exit: () => w.exit(),
+    crashed: () => w.exit() !== undefined && !w.stopping(),
+    stop: () => (stopped ??= w.stop()),
   };
-  const timeoutMs = options.startTimeoutMs ?? 20_000;
   try {
-    port = await new Promise<number>((accept, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no ready line after ${timeoutMs} ms`)), timeoutMs);
-      onReady = (p) => {
-        clearTimeout(timer);
-        onReady = undefined;
-        accept(p);
-      };
-      child.once('error', reject);
-      void gone.then(() => reject(new Error(`exited (${JSON.stringify(ended)}) before its ready line`)));
-    });
-    await waitForPortal(host, port, 5_000, () => ended === undefined);
+    port = await w.ready;
+    await waitForPortal(host, port, 5_000, () => w.exit() === undefined);
     return target;
   } catch (err) {
     await target.stop();
-    throw new Error(`trireme target failed to start: ${(err as Error).message}\n${tail}`, { cause: err });
+    throw new Error(`trireme target failed to start: ${(err as Error).message}\n${w.tail}`, { cause: err });
   }
 }
