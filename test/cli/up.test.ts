@@ -68,8 +68,31 @@ test('trireme up: demo volume, operator commands, replica restart and rebuild, r
   const snap = triremeJson<SnapshotView>(data(['snapshot', 'create', 'v2', 'first']));
   assert.equal(snap.name, 'first');
   assert.deepEqual(triremeJson<SnapshotView[]>(data(['snapshot', 'ls', 'v2'])).map((s) => s.name), ['first']);
+  // Replica add and rm: written data survives the swap of the replica set.
+  const v2url = `iscsi://${created.portal}/${created.iqn}/0`;
+  qemuIo(v2url, 'write -P 0x3d 0 1M');
+  // Through the operator commands: the newcomer rebuilds to RW, the removed one's data goes.
+  const grown = triremeJson<VolumeMessage>(data(['replica', 'add', 'v2']));
+  remember(grown);
+  assert.equal(grown.replicaCount, 3);
+  await until('new replica RW', () => status('v2'), (v) => v.status?.replicas.length === 3 && v.status.replicas.every((r) => r.mode === 'RW'), 60_000);
+  const shrunk = triremeJson<VolumeMessage>(data(['replica', 'rm', 'v2', '0']));
+  assert.deepEqual(shrunk.replicas.map((r) => r.index), [1, 2]);
+  assert.equal(shrunk.status?.replicas.length, 2);
+  qemuIo(v2url, 'read -P 0x3d 0 1M');
+  const badIndex = trireme(data(['replica', 'rm', 'v2', '7', '--json']));
+  assert.equal(JSON.parse(badIndex.stdout).error.code, 'ERR_REPLICA_NOT_FOUND');
+
+  // Revert: no initiator stays logged in between qemu-io runs, so the volume is detached.
+  qemuIo(v2url, 'write -P 0x5e 0 1M');
+  assert.equal(triremeJson<SnapshotView>(data(['snapshot', 'create', 'v2', 'second'])).name, 'second');
+  qemuIo(v2url, 'write -P 0x6f 0 1M');
+  triremeJson<VolumeMessage>(data(['snapshot', 'revert', 'v2', 'second']));
+  qemuIo(v2url, 'read -P 0x5e 0 1M');
   assert.deepEqual(triremeJson<{ deleted: string }>(data(['snapshot', 'rm', 'v2', 'first'])), { volume: 'v2', deleted: 'first' });
-  assert.deepEqual(triremeJson<SnapshotView[]>(data(['snapshot', 'ls', 'v2'])), []);
+  assert.deepEqual(triremeJson<SnapshotView[]>(data(['snapshot', 'ls', 'v2'])).map((s) => s.name), ['second']);
+  const noSnap = trireme(data(['snapshot', 'rm', 'v2', 'first', '--json']));
+  assert.equal(JSON.parse(noSnap.stdout).error.code, 'ERR_SNAPSHOT_NOT_FOUND');
 
   // Clear errors: unknown volume, impossible size, duplicate name.
   const unknown = trireme(data(['volume', 'status', 'nope', '--json']));
@@ -87,7 +110,7 @@ test('trireme up: demo volume, operator commands, replica restart and rebuild, r
 
   assert.deepEqual(triremeJson<{ deleted: string }>(data(['volume', 'rm', 'v2'])), { deleted: 'v2' });
   assert.deepEqual(triremeJson<VolumeMessage[]>(data(['volume', 'ls'])).map((v) => v.name), ['demo']);
-  for (const r of created.replicas) await until(`v2 replica ${r.index} gone`, () => isAlive(r.process.pid), (alive) => !alive, 20_000);
+  for (const r of [...created.replicas, ...grown.replicas]) await until(`v2 replica ${r.index} gone`, () => isAlive(r.process.pid), (alive) => !alive, 20_000);
 
   // SIGKILL a replica child: the orchestrator restarts it, it rebuilds to RW.
   const victim = demo.replicas[1];

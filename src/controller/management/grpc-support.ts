@@ -51,6 +51,9 @@ const STATUS_BY_CODE: Record<string, grpc.status> = {
   ERR_UNAVAILABLE: grpc.status.UNAVAILABLE,
   ERR_STALE_EPOCH: grpc.status.FAILED_PRECONDITION,
   ERR_UNIMPLEMENTED: grpc.status.UNIMPLEMENTED,
+  ERR_TIMEOUT: grpc.status.DEADLINE_EXCEEDED,
+  ERR_MANAGER_NOT_RUNNING: grpc.status.UNAVAILABLE,
+  ERR_VOLUME_HAS_SNAPSHOTS: grpc.status.FAILED_PRECONDITION,
 };
 
 const CODE_BY_STATUS: Partial<Record<grpc.status, string>> = {

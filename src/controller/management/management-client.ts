@@ -4,6 +4,12 @@ import type { SnapshotView, VolumeStatusView } from './volume-control';
 
 let ctor: grpc.ServiceClientConstructor | undefined;
 
+/**
+ * Changing the replica set reopens the volume engine, which may wait out its
+ * quorum timeout (30 s by default) before it falls back to the old set.
+ */
+const RECONFIGURE_TIMEOUT_MS = 90_000;
+
 /** A client of one controller's management API (proto/controller.proto). */
 export class ManagementClient {
   private readonly client: grpc.Client;
@@ -45,11 +51,11 @@ export class ManagementClient {
   }
 
   addReplica(address: string): Promise<VolumeStatusView> {
-    return this.call('addReplica', { address });
+    return this.call('addReplica', { address }, RECONFIGURE_TIMEOUT_MS);
   }
 
   removeReplica(address: string): Promise<VolumeStatusView> {
-    return this.call('removeReplica', { address });
+    return this.call('removeReplica', { address }, RECONFIGURE_TIMEOUT_MS);
   }
 
   close(): void {

@@ -285,8 +285,17 @@ export class LocalOrchestrator {
       const processes = this.processesFor(updated);
       processes.update(updated);
       processes.startReplica(index);
-      await waitForPort(this.options.host, port, this.readyTimeoutMs);
-      await this.client(updated).addReplica(this.address(port));
+      try {
+        await waitForPort(this.options.host, port, this.readyTimeoutMs);
+        await this.client(updated).addReplica(this.address(port));
+      } catch (err) {
+        // The controller kept its old set: so do the record and the processes.
+        await this.options.records.put(record);
+        processes.update(record);
+        await processes.stopReplica(index);
+        await rm(replicaDir(this.options.dataDir, volume, index), { recursive: true, force: true });
+        throw err;
+      }
       return this.describeRecord(updated);
     });
   }
