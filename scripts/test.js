@@ -17,10 +17,17 @@ const TOOLS = {
   tgtd: 'tgt',
   tgtadm: 'tgt',
   iscsiadm: 'open-iscsi',
+  'iscsi-readcapacity16': 'libiscsi-bin',
   ip: 'iproute2',
+  losetup: 'mount',
+  blkid: 'util-linux',
+  blockdev: 'util-linux',
+  mkswap: 'util-linux',
   'mkfs.ext4': 'e2fsprogs',
+  resize2fs: 'e2fsprogs',
   'mkfs.xfs': 'xfsprogs',
   xfs_growfs: 'xfsprogs',
+  xfs_io: 'xfsprogs',
 };
 const EXTRA_PACKAGES = ['qemu-block-extra'];
 // fio comes from scripts/install-fio.sh (Debian's source rebuilt with the
