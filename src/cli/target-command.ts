@@ -21,6 +21,8 @@ interface TargetOptions {
   chapSecret?: string;
   mutualChapUser?: string;
   mutualChapSecret?: string;
+  discoveryChapUser?: string;
+  discoveryChapSecret?: string;
   metrics: string;
 }
 
@@ -40,6 +42,8 @@ export function registerTargetCommand(program: Command, deps: { createLogger(): 
     .option('--chap-secret <secret>', 'CHAP secret (also TRIREME_CHAP_SECRET)')
     .option('--mutual-chap-user <user>', 'target user name for mutual CHAP')
     .option('--mutual-chap-secret <secret>', 'target secret for mutual CHAP')
+    .option('--discovery-chap-user <user>', 'require CHAP with this user name for SendTargets discovery')
+    .option('--discovery-chap-secret <secret>', 'CHAP secret for discovery sessions')
     .option('--metrics <host:port>', 'address of /metrics and /healthz', '127.0.0.1:9502')
     .action(async (options: TargetOptions) => {
       await runTarget(options, deps.createLogger());
@@ -71,10 +75,11 @@ async function runTarget(options: TargetOptions, logger: Logger): Promise<void> 
   const chap = chapFrom(options.chapUser, options.chapSecret ?? process.env.TRIREME_CHAP_SECRET, 'chap');
   const mutualChap = chapFrom(options.mutualChapUser, options.mutualChapSecret, 'mutual-chap');
   if (mutualChap && !chap) throw new InvalidArgumentError('mutual CHAP needs one-way CHAP (--chap-user/--chap-secret) too');
+  const discoveryChap = chapFrom(options.discoveryChapUser, options.discoveryChapSecret, 'discovery-chap');
 
   const registry = createRegistry({ labels: { role: 'target' } });
   const device = await openDevice(options.device, size, blockSize);
-  const server = new IscsiServer({ logger, registry });
+  const server = new IscsiServer({ logger, registry, discoveryChap: discoveryChap && { chap: discoveryChap } });
   server.addTarget({ iqn: options.iqn, luns: [{ lun: 0, device }], chap, mutualChap });
   const bound = await server.listen(portal.host, portal.port);
   const http = await startHttpEndpoint({ ...metricsAddress, registry, logger });

@@ -7,7 +7,7 @@ import type { LoginEnvironment, LoginOutcome } from './login/login-state';
 import { DEFAULT_OFFERS, type TargetOffers } from './login/params';
 import { createScsiTarget } from './scsi';
 import type { Nexus } from './scsi/types';
-import type { TargetConfig } from './target-config';
+import type { ChapCredentials, TargetConfig } from './target-config';
 import { DEFAULT_CONNECTION_OPTIONS, IscsiConnection, type ConnectionHost, type ConnectionOptions } from './session/connection';
 import { createTransportMetrics, type TransportMetrics } from './session/metrics';
 import { IscsiSession, type SessionHooks, type Task, type TargetEntry } from './session/session';
@@ -19,6 +19,8 @@ export interface IscsiServerOptions {
   portalGroupTag?: number;
   offers?: Partial<TargetOffers>;
   connection?: Partial<ConnectionOptions>;
+  /** CHAP that discovery sessions must pass (RFC 7143 §12.1.3); without it discovery needs no authentication. */
+  discoveryChap?: { chap: ChapCredentials; mutualChap?: ChapCredentials };
 }
 
 /** Seconds an initiator gets to log out after the shutdown Async Message. */
@@ -49,7 +51,7 @@ export class IscsiServer implements ConnectionHost, SessionHooks {
     this.connectionOptions = { ...DEFAULT_CONNECTION_OPTIONS, ...options.connection };
     this.portalGroupTag = options.portalGroupTag ?? 1;
     const offers = { ...DEFAULT_OFFERS, ...options.offers };
-    this.loginEnvironment = { findTarget: (name) => this.targets.get(name)?.config, portalGroupTag: this.portalGroupTag, offers };
+    this.loginEnvironment = { findTarget: (name) => this.targets.get(name)?.config, portalGroupTag: this.portalGroupTag, offers, discoveryChap: options.discoveryChap };
   }
 
   /** Logged-in normal (non-discovery) sessions: a controller refuses a snapshot revert while any exist. */

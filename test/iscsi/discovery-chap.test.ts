@@ -12,16 +12,19 @@ const SECOND_IQN = 'iqn.2026-11.io.trireme:second';
 
 let open: RunningTarget;
 let chap: RunningTarget;
+let guarded: RunningTarget;
 
 before(async () => {
   open = await startTarget();
   open.server.addTarget({ iqn: SECOND_IQN, luns: [{ lun: 0, device: new MemoryDevice({ size: 1024 * 1024 }) }] });
   chap = await startTarget({ chap: { user: 'alice', secret: 'alicesecret12' }, mutualChap: { user: 'target', secret: 'targetsecret9' } });
+  guarded = await startTarget({ discoveryChap: { chap: { user: 'finder', secret: 'findersecret12' } } });
 });
 
 after(async () => {
   await open.close();
   await chap.close();
+  await guarded.close();
 });
 
 async function attempt(file: string, args: string[]): Promise<{ ok: boolean; output: string }> {
@@ -78,4 +81,18 @@ test('mutual CHAP: the target proves itself; a wrong target secret is caught by 
   const bad = await attempt('iscsi-inq', [`${chap.url(0, 'alice%alicesecret12@')}?target_user=target&target_password=someoneelse1`]);
   assert.equal(bad.ok, false);
   assert.match(bad.output, /CHAP_R/);
+});
+
+test('discovery CHAP: SendTargets needs the discovery secret when one is configured', async (t) => {
+  if (!requireTools(t, LIBISCSI)) return;
+  const good = await attempt('iscsi-ls', [`iscsi://finder%findersecret12@127.0.0.1:${guarded.port}`]);
+  assert.ok(good.ok, good.output);
+  assert.match(good.output, new RegExp(`Target:${guarded.iqn}`));
+  const wrong = await attempt('iscsi-ls', [`iscsi://finder%nottheone1234@127.0.0.1:${guarded.port}`]);
+  assert.equal(wrong.ok, false);
+  const none = await attempt('iscsi-ls', [`iscsi://127.0.0.1:${guarded.port}`]);
+  assert.equal(none.ok, false);
+  // Normal sessions of a target without CHAP are unaffected.
+  const inq = await attempt('iscsi-inq', [guarded.url()]);
+  assert.ok(inq.ok, inq.output);
 });

@@ -1,4 +1,4 @@
-import type { TargetConfig } from '../target-config';
+import type { ChapCredentials, TargetConfig } from '../target-config';
 import { LoginStage, LoginStatus } from '../pdu/opcodes';
 import type { LoginRequestPdu } from '../pdu/parse';
 import { TextAccumulator, parseTextPairs, type TextPairs } from '../pdu/text';
@@ -11,6 +11,8 @@ export interface LoginEnvironment {
   findTarget(name: string): TargetConfig | undefined;
   readonly portalGroupTag: number;
   readonly offers: TargetOffers;
+  /** CHAP required of discovery sessions (and, optionally, the target's mutual answer to them). */
+  readonly discoveryChap?: { readonly chap: ChapCredentials; readonly mutualChap?: ChapCredentials };
 }
 
 /** One login response to send (RFC 7143 §11.13), before sequence numbers are filled in. */
@@ -117,7 +119,7 @@ export class LoginState {
     const nameStatus = this.applyNames(values, answers);
     if (nameStatus !== LoginStatus.Success) return fail(nameStatus, csg);
 
-    const chapRequired = !this.discovery && this.target?.chap !== undefined;
+    const chapRequired = this.credentials().chap !== undefined;
     if (csg === LoginStage.Security) {
       const status = this.security(values, answers, chapRequired);
       if (status !== LoginStatus.Success) return fail(status, csg);
@@ -173,6 +175,12 @@ export class LoginState {
     return LoginStatus.Success;
   }
 
+  /** Whose secrets apply: the target's for a normal session, the portal's discovery ones otherwise. */
+  private credentials(): { chap?: ChapCredentials; mutualChap?: ChapCredentials } {
+    if (this.discovery) return this.env.discoveryChap ?? {};
+    return { chap: this.target?.chap, mutualChap: this.target?.mutualChap };
+  }
+
   private security(values: Map<string, string>, answers: TextPairs, chapRequired: boolean): LoginStatus {
     const authMethod = values.get('AuthMethod');
     if (this.auth === 'start') {
@@ -208,7 +216,7 @@ export class LoginState {
 
   /** Checks CHAP_N/CHAP_R, and answers a mutual challenge (CHAP_I/CHAP_C) when configured (§12.1.3). */
   private verifyChap(values: Map<string, string>, answers: TextPairs): LoginStatus {
-    const chap = this.target?.chap;
+    const { chap, mutualChap } = this.credentials();
     const challenge = this.challenge;
     const name = values.get('CHAP_N');
     const response = parseBinary(values.get('CHAP_R') ?? '');
@@ -219,7 +227,7 @@ export class LoginState {
     const theirId = values.get('CHAP_I');
     const theirChallenge = values.get('CHAP_C');
     if (theirId !== undefined || theirChallenge !== undefined) {
-      const mutual = this.target?.mutualChap;
+      const mutual = mutualChap;
       const id = Number(theirId);
       const binary = parseBinary(theirChallenge ?? '');
       if (!mutual || !binary || !/^[0-9]{1,3}$/.test(theirId ?? '') || id > 255) return LoginStatus.AuthenticationFailure;
