@@ -24,6 +24,12 @@ if has_libiscsi_fio; then
   echo "install-fio: $(command -v fio) ($(fio --version)) already has the libiscsi engine"
   exit 0
 fi
+if has_libiscsi_fio "$prefix/bin/fio" && [ "$(id -u)" = 0 ]; then
+  # Built before, but the link is missing or PATH finds another fio first.
+  ln -sf "$prefix/bin/fio" /usr/local/bin/fio
+  echo "install-fio: $prefix/bin/fio already built; linked from /usr/local/bin/fio"
+  exit 0
+fi
 if [ "$(id -u)" != 0 ]; then
   echo "install-fio: must run as root (apt-get build-dep, install under $prefix)" >&2
   exit 1
