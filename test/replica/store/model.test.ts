@@ -55,19 +55,22 @@ async function checkAll(s: LogStore, head: Image, snaps: Map<string, Image>): Pr
   assert.deepEqual(s.listSnapshots().map((x) => x.name).sort(), [...snaps.keys()].sort());
 }
 
-async function runModel(seed: number, ops: number, deadline: number): Promise<void> {
+async function runModel(seed: number, ops: number, deadline: number): Promise<number> {
   const rand = rng(seed);
   const int = (n: number): number => Math.floor(rand() * n);
   const dir = tempDir('trireme-model-');
   dirs.push(dir);
-  let s = await open(dir, { size: SIZE, segmentSize: 1 * MiB, checkpointBytes: 3 * MiB });
+  // Background compaction too, so it races with the operations below.
+  const background = { enabled: true, intervalMs: 25, minDeadRatio: 0.4, bytesPerSecond: 64 * MiB };
+  let s = await open(dir, { size: SIZE, segmentSize: 1 * MiB, checkpointBytes: 3 * MiB, compaction: background });
   await s.setEpoch(1);
   const head: Image = new Map();
   const snaps = new Map<string, Image>();
   let seq = 0;
   let tag = 0;
   let snapNo = 0;
-  for (let op = 0; op < ops && Date.now() < deadline; op++) {
+  let op = 0;
+  for (; op < ops && Date.now() < deadline; op++) {
     const r = rand();
     const n = 1 + (rand() < 0.8 ? int(8) : int(300));
     const lba = int(BLOCKS - n);
@@ -115,7 +118,7 @@ async function runModel(seed: number, ops: number, deadline: number): Promise<vo
       await s.compact({ minDeadRatio: rand() * 0.6 });
     } else if (r < 0.845) {
       await s.close();
-      s = await open(dir);
+      s = await open(dir, { compaction: background });
       assert.equal(s.info().state, 'ok');
       await checkAll(s, head, snaps);
     } else if (r < 0.85) {
@@ -135,15 +138,17 @@ async function runModel(seed: number, ops: number, deadline: number): Promise<vo
   s = await open(dir);
   await checkAll(s, head, snaps);
   await s.close();
+  return op;
 }
 
-test('randomized operations match an in-memory model (head and every snapshot)', async () => {
+test('randomized operations match an in-memory model (head and every snapshot)', async (t) => {
   // One fresh seed per run (printed on failure); TRIREME_SEED replays one. The deadline keeps slow disks under a minute.
   const seeds = process.env.TRIREME_SEED ? [Number(process.env.TRIREME_SEED)] : [Date.now() % 1e9];
   const deadline = Date.now() + 45_000;
   for (const seed of seeds) {
     try {
-      await runModel(seed, 3000, deadline);
+      const done = await runModel(seed, 3000, deadline);
+      t.diagnostic(`seed ${seed}: ${done} operations`);
     } catch (err) {
       (err as Error).message = `seed ${seed} (rerun with TRIREME_SEED=${seed}): ${(err as Error).message}`;
       throw err;
