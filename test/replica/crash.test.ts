@@ -55,18 +55,24 @@ after(() => {
 
 /**
  * Model of what the replica must hold. `issued[b]` is every version ever sent
- * to block b (a version is the write's seq); `floor[b]` the newest version of b
- * acknowledged before a flush that was then acknowledged: it must survive.
+ * to block b (a version is the request's seq), `unmapped[b]` the versions that
+ * were unmaps (the block reads as zeros); `floor[b]` the newest version of b
+ * acknowledged before a flush that was then acknowledged, or acknowledged as
+ * FUA: it, or something newer, must survive.
  */
 class Model {
   readonly issued = Array.from({ length: BLOCKS }, () => new Set<number>());
+  readonly unmapped = Array.from({ length: BLOCKS }, () => new Set<number>());
   readonly acked = new Map<number, number>();
   readonly floor = new Map<number, number>();
 
   check(b: number, seen: ReturnType<typeof identifyBlock>): string | undefined {
     const floor = this.floor.get(b);
     if (seen === 'garbage') return `block ${b} holds data that was never written`;
-    if (seen === 'zero') return floor === undefined ? undefined : `block ${b} lost flushed version ${floor}`;
+    if (seen === 'zero') {
+      if (floor === undefined || [...this.unmapped[b]].some((v) => v >= floor)) return undefined;
+      return `block ${b} lost flushed version ${floor}`;
+    }
     if (seen.block !== b) return `block ${b} holds block ${seen.block}'s data`;
     if (!this.issued[b].has(seen.version)) return `block ${b} holds version ${seen.version}, never written there`;
     if (floor !== undefined && seen.version < floor) return `block ${b} went back to version ${seen.version} below flushed ${floor}`;
@@ -74,7 +80,7 @@ class Model {
   }
 }
 
-test('SIGKILL at random points never loses a flushed write nor returns unwritten data', async () => {
+test('SIGKILL at random points never loses a flushed or FUA write nor returns unwritten data', async () => {
   const base = mkdtempSync(join(tmpdir(), 'trireme-crash-'));
   dirs.push(base);
   const dir = join(base, 'replica');
@@ -123,10 +129,17 @@ test('SIGKILL at random points never loses a flushed write nor returns unwritten
         while (!killed) {
           const b = rand(BLOCKS);
           const s = ++seq;
+          const kind = rand(16);
           model.issued[b].add(s);
           try {
-            await client.write(epoch, s, b * 4096, blockPayload(b, s));
+            if (kind === 0) {
+              model.unmapped[b].add(s);
+              await client.unmap(epoch, s, b * 4096, 4096);
+            } else {
+              await client.write(epoch, s, b * 4096, blockPayload(b, s), { fua: kind === 1 });
+            }
             if ((model.acked.get(b) ?? 0) < s) model.acked.set(b, s);
+            if (kind === 1 && (model.floor.get(b) ?? 0) < s) model.floor.set(b, s);
             if (s % FLUSH_EVERY === 0) {
               const covered = new Map(model.acked);
               await client.flush(epoch);
