@@ -39,6 +39,7 @@ function addServeOptions(cmd: Command): Command {
 
 async function openStore(opts: ServeOptions, logger: Logger, registry: ReturnType<typeof createRegistry>): Promise<ReplicaStore> {
   const size = opts.size !== undefined ? parseSize(opts.size) : undefined;
+  if (opts.memory && opts.dir) throw new InvalidArgumentError('--dir and --memory exclude each other');
   if (opts.memory) {
     if (size === undefined) throw new InvalidArgumentError('--memory needs --size');
     return new MemoryReplicaStore({ size, ...(opts.volumeId ? { volumeId: opts.volumeId } : {}), ...(opts.replicaId ? { replicaId: opts.replicaId } : {}) });

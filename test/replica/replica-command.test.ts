@@ -80,6 +80,9 @@ test('bad invocations fail with a clear message and a non-zero exit', async () =
   const badListen = await trireme(['replica', '--memory', '--size', '1M', '--listen', 'nowhere:99999']).exit;
   assert.equal(badListen.code, 1);
   assert.match(badListen.stderr, /port must be 0-65535/);
+  const both = await trireme(['replica', '--memory', '--dir', join(base, 'x'), '--size', '1M']).exit;
+  assert.equal(both.code, 1);
+  assert.match(both.stderr, /exclude each other/);
   const bare = await trireme(['replica']).exit;
   assert.notEqual(bare.code, 0);
   assert.match(bare.stderr, /Usage: trireme replica/);
