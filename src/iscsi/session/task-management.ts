@@ -63,10 +63,15 @@ function before(task: Task, pdu: TaskManagementPdu): boolean {
 async function abortTask(session: IscsiSession, pdu: TaskManagementPdu): Promise<TmfResponse> {
   const task = session.tasks.get(pdu.referencedTaskTag);
   if (!task || task.lun !== pdu.lun) {
-    // §11.5.1: a task that never arrived but whose RefCmdSN lies in the window is
-    // considered received and done; it is answered as complete.
+    // §11.5.1 b: a task that has not arrived but whose RefCmdSN lies in the window
+    // (and before the request) is considered received: its CmdSN is taken and
+    // cancelled, so the command is ignored if it turns up later.
     const inWindow = !snLess(pdu.refCmdSN, session.expCmdSN) && !snLess(session.maxCmdSN, pdu.refCmdSN);
-    return inWindow && !task ? TmfResponse.FunctionComplete : TmfResponse.TaskDoesNotExist;
+    if (!task && inWindow && snLess(pdu.refCmdSN, pdu.cmdSN)) {
+      if (session.window.accept(pdu.refCmdSN)) session.window.cancel(pdu.refCmdSN);
+      return TmfResponse.FunctionComplete;
+    }
+    return TmfResponse.TaskDoesNotExist;
   }
   await withTimeout(session.abortWhere((t) => t === task));
   return TmfResponse.FunctionComplete;

@@ -157,6 +157,24 @@ test('task management: ABORT TASK on a write awaiting data, unknown LUN, unsuppo
   assert.equal(next?.bhs.readUInt32BE(16), 15);
 });
 
+test('ABORT TASK for a command not yet received takes its CmdSN: the command is ignored when it arrives', async () => {
+  const c = await client();
+  // Command 51 took CmdSN `future` but is still on its way; the immediate TMF carries the next CmdSN.
+  const future = c.cmdSN++;
+  c.send({ opcode: 0x02, immediate: true, flags: 0x81, lun: 0, itt: 50, fill: (b) => {
+    b.writeUInt32BE(51, 20);
+    b.writeUInt32BE(c.cmdSN, 24);
+    b.writeUInt32BE(future, 32);
+  } });
+  const tmf = await nextReply(c);
+  assert.equal(tmf?.bhs[2], 0, 'function complete');
+  assert.equal(tmf?.bhs.readUInt32BE(28), future + 1, 'ExpCmdSN moved past the aborted CmdSN');
+  c.send(scsiCommand({ itt: 51, cmdSN: future, cdb: Buffer.alloc(16), edtl: 0 }));
+  c.send(scsiCommand({ itt: 52, cmdSN: c.cmdSN++, cdb: Buffer.alloc(16), edtl: 0 }));
+  const reply = await nextReply(c);
+  assert.equal(reply?.bhs.readUInt32BE(16), 52, 'only the later command answers');
+});
+
 test('SNACK and unknown opcodes are rejected and the session goes on', async () => {
   const c = await client();
   c.send({ opcode: 0x10, itt: 1 });
