@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, test } from 'node:test';
+import { requireTools } from '../../support/host-tools';
+import { CsiTestClient } from '../../node/support/csi-client';
+
+// `trireme csi --mode controller` with the local orchestrator: CSI calls make
+// real volumes (a controller and three replica processes each), checked from
+// outside with libiscsi and qemu-io at the portal and IQN of the volume context.
+const root = resolve(__dirname, '..', '..', '..', '..');
+const dir = mkdtempSync(join(tmpdir(), 'trireme-csi-stack-'));
+const launcher = join(dir, 'trireme.js');
+writeFileSync(launcher, `require(${JSON.stringify(join(root, 'dist', 'src', 'cli', 'main.js'))}).main(process.argv).catch((e) => { process.stderr.write('trireme: ' + e.message + '\\n'); process.exit(1); });\n`);
+let csi: ChildProcess | undefined;
+
+after(async () => {
+  if (csi && csi.exitCode === null) {
+    csi.kill('SIGTERM');
+    await Promise.race([new Promise((done) => csi?.once('exit', done)), sleep(15_000)]);
+    if (csi.exitCode === null) csi.kill('SIGKILL');
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const MiB = 1024 * 1024;
+
+test('CSI controller over the local orchestrator: a real volume answers at its volume context, grows, snapshots and goes away', { timeout: 120_000 }, async (t) => {
+  if (!requireTools(t, { 'qemu-io': 'qemu-utils', 'iscsi-readcapacity16': 'libiscsi-bin' })) return;
+  const base = 20_000 + Math.floor(Math.random() * 200) * 50;
+  const socket = join(dir, 'csi.sock');
+  let output = '';
+  csi = spawn(
+    process.execPath,
+    [launcher, 'csi', '--endpoint', `unix://${socket}`, '--mode', 'controller', '--data', join(dir, 'data'),
+      '--portal-port', String(base), '--replica-port', String(base + 10), '--management-port', String(base + 30), '--metrics-port', String(base + 40)],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TRIREME_BIN: launcher } },
+  );
+  csi.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+  csi.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+  for (let i = 0; i < 200 && !existsSync(socket) && csi.exitCode === null; i++) await sleep(50);
+  assert.ok(existsSync(socket), `no CSI socket: ${output.slice(-2000)}`);
+  const client = new CsiTestClient(socket);
+  try {
+    const { volume } = await client.call<{ volume: { volume_id: string; capacity_bytes: number; volume_context: Record<string, string> } }>('Controller', 'CreateVolume', {
+      name: 'pvc-stack',
+      capacity_range: { required_bytes: 64 * MiB + 1 },
+      volume_capabilities: [{ mount: { fs_type: 'ext4' }, access_mode: { mode: 'SINGLE_NODE_WRITER' } }],
+      parameters: { replicaCount: '3' },
+    });
+    assert.equal(volume.capacity_bytes, 65 * MiB);
+    const { portal, iqn, lun } = volume.volume_context;
+    const url = `iscsi://${portal}/${iqn}/${lun}`;
+    assert.equal(execFileSync('iscsi-readcapacity16', ['-s', url], { encoding: 'utf8' }).trim(), String(65 * MiB));
+    const io = execFileSync('qemu-io', ['-f', 'raw', '-c', 'write -P 0x5a 0 1M', '-c', 'read -P 0x5a 0 1M', url], { encoding: 'utf8' });
+    assert.match(io, /read 1048576\/1048576 bytes/);
+
+    const got = await client.call<{ status: { volume_condition: { abnormal: boolean } } }>('Controller', 'ControllerGetVolume', { volume_id: volume.volume_id });
+    assert.equal(got.status.volume_condition.abnormal, false);
+    const snap = await client.call<{ snapshot: { snapshot_id: string; ready_to_use: boolean; source_volume_id: string } }>('Controller', 'CreateSnapshot', { name: 'snap-1', source_volume_id: volume.volume_id });
+    assert.equal(snap.snapshot.ready_to_use, true);
+    assert.equal(snap.snapshot.source_volume_id, volume.volume_id);
+
+    const grown = await client.call<{ capacity_bytes: number; node_expansion_required: boolean }>('Controller', 'ControllerExpandVolume', { volume_id: volume.volume_id, capacity_range: { required_bytes: 128 * MiB } });
+    assert.deepEqual(grown, { capacity_bytes: 128 * MiB, node_expansion_required: true });
+    assert.equal(execFileSync('iscsi-readcapacity16', ['-s', url], { encoding: 'utf8' }).trim(), String(128 * MiB), 'the target reports the new size');
+
+    await client.call('Controller', 'DeleteSnapshot', { snapshot_id: snap.snapshot.snapshot_id });
+    await client.call('Controller', 'DeleteVolume', { volume_id: volume.volume_id });
+    await client.call('Controller', 'DeleteVolume', { volume_id: volume.volume_id });
+    assert.deepEqual((await client.call<{ entries: unknown[] }>('Controller', 'ListVolumes')).entries, []);
+  } finally {
+    client.close();
+  }
+  csi.kill('SIGTERM');
+  const code = await new Promise<number | null>((done) => (csi?.exitCode !== null ? done(csi?.exitCode ?? null) : csi.once('exit', done)));
+  assert.equal(code, 0, output.slice(-2000));
+});
