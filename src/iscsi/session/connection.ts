@@ -107,7 +107,7 @@ export class IscsiConnection implements SessionChannel {
   private onData(chunk: Buffer): void {
     if (this.closed) return;
     this.lastReceive = Date.now();
-    this.metrics.bytes.inc({ direction: 'in' }, chunk.length);
+    this.metrics.countBytes('in', chunk.length);
     this.framer.write(chunk);
     this.pump();
   }
@@ -123,7 +123,7 @@ export class IscsiConnection implements SessionChannel {
         return;
       }
       if (!raw) return;
-      this.metrics.pdus.inc({ direction: 'in', opcode: opcodeName(raw.bhs[0] & 0x3f) });
+      this.metrics.countPdu('in', opcodeName(raw.bhs[0] & 0x3f));
       try {
         if (this.login) this.onLoginPdu(raw);
         else this.onFullFeaturePdu(raw);
@@ -274,8 +274,8 @@ export class IscsiConnection implements SessionChannel {
       bytes += part.length;
       this.socket.write(part);
     }
-    this.metrics.pdus.inc({ direction: 'out', opcode: name });
-    this.metrics.bytes.inc({ direction: 'out' }, bytes);
+    this.metrics.countPdu('out', name);
+    this.metrics.countBytes('out', bytes);
   }
 
   sendAndClose(pdus: PendingPdu[], reason: string): void {

@@ -9,6 +9,9 @@ export interface TransportMetrics {
   readonly connections: Gauge;
   readonly latency: Histogram<'class'>;
   readonly protocolErrors: Counter<'code'>;
+  /** Counts one PDU through a cached labelled child: labels are hashed once, not per PDU. */
+  countPdu(direction: 'in' | 'out', opcode: string): void;
+  countBytes(direction: 'in' | 'out', bytes: number): void;
 }
 
 function once<T>(registry: Registry | undefined, name: string, make: (registers: Registry[]) => T): T {
@@ -19,7 +22,7 @@ function once<T>(registry: Registry | undefined, name: string, make: (registers:
 
 /** Reuses metrics already in the registry, so several servers may share one registry. */
 export function createTransportMetrics(registry?: Registry): TransportMetrics {
-  return {
+  const metrics = {
     pdus: once(registry, 'trireme_iscsi_pdus_total', (registers) => new Counter({ name: 'trireme_iscsi_pdus_total', help: 'iSCSI PDUs by direction and opcode', labelNames: ['direction', 'opcode'], registers })),
     commands: once(registry, 'trireme_iscsi_commands_total', (registers) => new Counter({ name: 'trireme_iscsi_commands_total', help: 'SCSI commands received by class (read, write, other)', labelNames: ['class'], registers })),
     bytes: once(registry, 'trireme_iscsi_transferred_bytes_total', (registers) => new Counter({ name: 'trireme_iscsi_transferred_bytes_total', help: 'Bytes on iSCSI connections by direction (in, out)', labelNames: ['direction'], registers })),
@@ -30,6 +33,24 @@ export function createTransportMetrics(registry?: Registry): TransportMetrics {
       new Histogram({ name: 'trireme_iscsi_command_seconds', help: 'SCSI command latency from receipt to status', labelNames: ['class'], buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers }),
     ),
     protocolErrors: once(registry, 'trireme_iscsi_protocol_errors_total', (registers) => new Counter({ name: 'trireme_iscsi_protocol_errors_total', help: 'Protocol faults by error code', labelNames: ['code'], registers })),
+  };
+  const pduChildren = new Map<string, { inc(): void }>();
+  const bytesIn = metrics.bytes.labels('in');
+  const bytesOut = metrics.bytes.labels('out');
+  return {
+    ...metrics,
+    countPdu(direction, opcode) {
+      const key = `${direction}:${opcode}`;
+      let child = pduChildren.get(key);
+      if (!child) {
+        child = metrics.pdus.labels(direction, opcode);
+        pduChildren.set(key, child);
+      }
+      child.inc();
+    },
+    countBytes(direction, bytes) {
+      (direction === 'in' ? bytesIn : bytesOut).inc(bytes);
+    },
   };
 }
 
