@@ -125,11 +125,9 @@ export class DataConnection {
 
   private finish(frame: Frame, reply: Reply, started: bigint): void {
     const op = OPCODE_NAMES[frame.opcode];
-    const metrics = this.ctx.metrics;
-    metrics.ops.inc({ op, status: reply.status === Status.Ok ? 'ok' : STATUS_CODES[reply.status] });
-    metrics.latency.observe({ op }, Number(process.hrtime.bigint() - started) / 1e9);
-    if (reply.status === Status.Ok && frame.opcode === Opcode.Write) metrics.bytes.inc({ op }, frame.payload.length);
-    if (reply.status === Status.Ok && frame.opcode === Opcode.Read) metrics.bytes.inc({ op }, frame.length);
+    const ok = reply.status === Status.Ok;
+    const bytes = !ok ? 0 : frame.opcode === Opcode.Write ? frame.payload.length : frame.opcode === Opcode.Read ? frame.length : 0;
+    this.ctx.metrics.recordOp(op, ok ? 'ok' : STATUS_CODES[reply.status], Number(process.hrtime.bigint() - started) / 1e9, bytes);
     if (this.log.isLevelEnabled('trace')) this.log.trace({ op, requestId: frame.requestId, seq: frame.seq, offset: frame.offset, status: reply.status }, 'request served');
     this.send(frame, reply);
   }

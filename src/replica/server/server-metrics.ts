@@ -16,6 +16,22 @@ export class ServerMetrics {
   readonly protocolErrors: Counter<'code'>;
   readonly controlCalls: Counter<'method' | 'code'>;
 
+  /** Label children resolved once per (op, status): the hot path skips prom-client's label hashing. */
+  private readonly children = new Map<string, { ops: Counter.Internal; latency: Histogram.Internal<'op'>; bytes: Counter.Internal }>();
+
+  /** Records one served data-path request. */
+  recordOp(op: string, status: string, seconds: number, bytes: number): void {
+    const key = `${op}\0${status}`;
+    let child = this.children.get(key);
+    if (child === undefined) {
+      child = { ops: this.ops.labels(op, status), latency: this.latency.labels(op), bytes: this.bytes.labels(op) };
+      this.children.set(key, child);
+    }
+    child.ops.inc();
+    child.latency.observe(seconds);
+    if (bytes > 0) child.bytes.inc(bytes);
+  }
+
   constructor(registry: Registry, store: ReplicaStore) {
     const registers = [registry];
     this.ops = new Counter({ name: 'trireme_replica_ops_total', help: 'Data-path requests served, by opcode and status', labelNames: ['op', 'status'], registers });
