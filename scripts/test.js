@@ -28,6 +28,7 @@ const TOOLS = {
   'mkfs.xfs': 'xfsprogs',
   xfs_growfs: 'xfsprogs',
   xfs_io: 'xfsprogs',
+  'qemu-system-x86_64': 'qemu-system-x86',
 };
 const EXTRA_PACKAGES = ['qemu-block-extra'];
 // fio comes from scripts/install-fio.sh (Debian's source rebuilt with the

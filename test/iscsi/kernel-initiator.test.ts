@@ -10,7 +10,8 @@ import { startTarget, type RunningTarget } from './support/target';
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
 /** The shared harness that boots a Debian kernel under QEMU and drives open-iscsi (DESIGN.md, testing tools). */
-const HARNESS = process.env.TRIREME_VMI_SCRIPT ?? '/work/shared/vm-initiator/run.sh';
+// shared/ sits beside the checkout (dist/test/iscsi -> ../../../../shared), in CI as on a developer's machine.
+const HARNESS = process.env.TRIREME_VMI_SCRIPT ?? join(__dirname, '..', '..', '..', '..', 'shared', 'vm-initiator', 'run.sh');
 
 let open: RunningTarget;
 let guarded: RunningTarget;
