@@ -19,10 +19,13 @@ export interface IscsiServerOptions {
   portalGroupTag?: number;
   offers?: Partial<TargetOffers>;
   connection?: Partial<ConnectionOptions>;
+  /** Open TCP connections allowed at once; further ones are refused by the listener. */
+  maxConnections?: number;
   /** CHAP that discovery sessions must pass (RFC 7143 §12.1.3); without it discovery needs no authentication. */
   discoveryChap?: { chap: ChapCredentials; mutualChap?: ChapCredentials };
 }
 
+const DEFAULT_MAX_CONNECTIONS = 1024;
 /** Seconds an initiator gets to log out after the shutdown Async Message. */
 const SHUTDOWN_LOGOUT_SECONDS = 2;
 
@@ -72,6 +75,8 @@ export class IscsiServer implements ConnectionHost, SessionHooks {
 
   async listen(host: string, port: number): Promise<{ host: string; port: number }> {
     const server = createServer((socket) => this.accept(socket));
+    // Each connection holds buffers and timers: a flood of them is bounded here.
+    server.maxConnections = this.options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

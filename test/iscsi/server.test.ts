@@ -117,3 +117,19 @@ test('a non-login PDU before login closes the connection', async () => {
   c.send({ opcode: 0x00, immediate: true, itt: 1 });
   assert.equal(await c.waitClosed(2000), true);
 });
+
+test('connections beyond maxConnections are refused while the others keep working', async () => {
+  const small = await startTarget({ maxConnections: 2 });
+  try {
+    const a = await RawInitiator.connect(small.port);
+    const b = await RawInitiator.connect(small.port);
+    const c = await RawInitiator.connect(small.port);
+    assert.equal(await c.waitClosed(2000), true);
+    assert.equal((await a.login(small.iqn)).status, 0);
+    assert.equal(b.closed, false);
+    a.close();
+    b.close();
+  } finally {
+    await small.close();
+  }
+});

@@ -18,12 +18,12 @@ export interface RunningTarget {
 
 /** An in-process target on a port-0 listener, over a memory device. */
 export async function startTarget(
-  options: { size?: number; chap?: ChapCredentials; mutualChap?: ChapCredentials; iqn?: string; connection?: IscsiServerOptions['connection']; offers?: IscsiServerOptions['offers']; discoveryChap?: IscsiServerOptions['discoveryChap'] } = {},
+  options: { size?: number; chap?: ChapCredentials; mutualChap?: ChapCredentials; iqn?: string; connection?: IscsiServerOptions['connection']; offers?: IscsiServerOptions['offers']; discoveryChap?: IscsiServerOptions['discoveryChap']; maxConnections?: number } = {},
 ): Promise<RunningTarget> {
   const registry = createRegistry({ defaultMetrics: false });
   const device = new MemoryDevice({ size: options.size ?? 16 * 1024 * 1024 });
   const iqn = options.iqn ?? TEST_IQN;
-  const server = new IscsiServer({ logger: silentLogger(), registry, connection: options.connection, offers: options.offers, discoveryChap: options.discoveryChap });
+  const server = new IscsiServer({ logger: silentLogger(), registry, connection: options.connection, offers: options.offers, discoveryChap: options.discoveryChap, maxConnections: options.maxConnections });
   server.addTarget({ iqn, luns: [{ lun: 0, device }], chap: options.chap, mutualChap: options.mutualChap });
   const { port } = await server.listen('127.0.0.1', 0);
   return {
