@@ -9,7 +9,6 @@ const CAPABILITIES = [
   'GET_CAPACITY',
   'CREATE_DELETE_SNAPSHOT',
   'LIST_SNAPSHOTS',
-  'CLONE_VOLUME',
   'EXPAND_VOLUME',
   'VOLUME_CONDITION',
   'GET_VOLUME',
@@ -40,7 +39,9 @@ export function controllerService(orchestrator: Orchestrator): ServiceSpec {
     ValidateVolumeCapabilities: { required: ['volume_id', 'volume_capabilities'], handler: (r) => validateVolumeCapabilities(orchestrator, r) },
     ListVolumes: { handler: (r) => listVolumes(orchestrator, r) },
     GetCapacity: { handler: (r) => getCapacity(orchestrator, r) },
-    ControllerGetCapabilities: { handler: async () => ({ capabilities: CAPABILITIES.map((type) => ({ rpc: { type } })) }) },
+    ControllerGetCapabilities: {
+      handler: async () => ({ capabilities: [...CAPABILITIES, ...(orchestrator.supportsClones ? ['CLONE_VOLUME'] : [])].map((type) => ({ rpc: { type } })) }),
+    },
     ControllerGetVolume: { required: ['volume_id'], handler: (r) => controllerGetVolume(orchestrator, r) },
     ControllerExpandVolume: { required: ['volume_id', 'capacity_range'], lockKeys: volumeKey, handler: (r) => controllerExpandVolume(orchestrator, r) },
     CreateSnapshot: {

@@ -61,6 +61,11 @@ export interface CapacityInfo {
 }
 
 export interface Orchestrator {
+  /**
+   * Whether createVolume accepts a content source (a snapshot or a volume to
+   * copy). CLONE_VOLUME is advertised only then; absent means no.
+   */
+  readonly supportsClones?: boolean;
   /** Creates the volume, or returns the one that already has this name (idempotent by name). */
   createVolume(name: string, sizeBytes: number, params: VolumeParameters, contentSource?: ContentSource): Promise<OrchestratedVolume>;
   findVolumeByName(name: string): Promise<OrchestratedVolume | undefined>;

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, test } from 'node:test';
+import { status } from '@grpc/grpc-js';
 import { requireTools } from '../../support/host-tools';
 import { CsiTestClient } from '../../node/support/csi-client';
 
@@ -58,6 +59,19 @@ test('CSI controller over the local orchestrator: a real volume answers at its v
     const io = execFileSync('qemu-io', ['-f', 'raw', '-c', 'write -P 0x5a 0 1M', '-c', 'read -P 0x5a 0 1M', url], { encoding: 'utf8' });
     assert.match(io, /read 1048576\/1048576 bytes/);
 
+    // CLONE_VOLUME is advertised exactly when the orchestrator can clone.
+    const caps = await client.call<{ capabilities: Array<{ rpc: { type: string } }> }>('Controller', 'ControllerGetCapabilities');
+    const clone = client.call<{ volume: { volume_id: string } }>('Controller', 'CreateVolume', {
+      name: 'pvc-stack-clone',
+      capacity_range: { required_bytes: 65 * MiB },
+      volume_capabilities: [{ mount: { fs_type: 'ext4' }, access_mode: { mode: 'SINGLE_NODE_WRITER' } }],
+      volume_content_source: { volume: { volume_id: volume.volume_id } },
+    });
+    if (caps.capabilities.some((c) => c.rpc.type === 'CLONE_VOLUME')) {
+      await client.call('Controller', 'DeleteVolume', { volume_id: (await clone).volume.volume_id });
+    } else {
+      await assert.rejects(clone, (err: { code: number }) => err.code === status.UNIMPLEMENTED);
+    }
     const got = await client.call<{ status: { volume_condition: { abnormal: boolean } } }>('Controller', 'ControllerGetVolume', { volume_id: volume.volume_id });
     assert.equal(got.status.volume_condition.abnormal, false);
     const snap = await client.call<{ snapshot: { snapshot_id: string; ready_to_use: boolean; source_volume_id: string } }>('Controller', 'CreateSnapshot', { name: 'snap-1', source_volume_id: volume.volume_id });

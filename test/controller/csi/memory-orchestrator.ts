@@ -34,6 +34,7 @@ export class MemoryOrchestrator implements Orchestrator {
   private readonly volumes = new Map<string, MemoryVolume>();
   private readonly snapshots = new Map<string, MemorySnapshot>();
   private nextId = 1;
+  readonly supportsClones = true;
   isReady = true;
   /** Makes create and expand take this long, to hold a volume lock in concurrency tests. */
   delayMs = 0;
