@@ -41,7 +41,10 @@ export class Appender {
     private readonly opts: AppenderOptions,
   ) {}
 
+  private closed = false;
+
   append(buf: Buffer | null, sync: boolean, onAppended: OnAppended | null): Promise<void> {
+    if (this.closed) return Promise.reject(new StoreError('ERR_CLOSED', 'replica store is closed'));
     return new Promise((resolve, reject) => {
       this.queue.push({ buf, sync, onAppended, resolve, reject });
       this.kick();
@@ -57,6 +60,12 @@ export class Appender {
   resume(): void {
     this.paused--;
     this.kick();
+  }
+
+  /** Refuses further appends and fails any still queued (the store is closing). */
+  close(): void {
+    this.closed = true;
+    for (const p of this.queue.splice(0)) p.reject(new StoreError('ERR_CLOSED', 'replica store is closed'));
   }
 
   /** fdatasync of the active segment outside the queue (checkpoints). */

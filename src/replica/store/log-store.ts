@@ -306,6 +306,7 @@ export class LogStore extends StoreCore implements ReplicaStore {
         await this.ckptr.run();
       }
     } finally {
+      this.appender.close();
       this.metrics?.detach();
       await this.segs.closeAll();
       await this.db.close();

@@ -130,3 +130,20 @@ test('group commit: concurrent FUA writes and flushes share fdatasyncs', async (
   assert.deepEqual(await s.read(0, 64 * BLOCK_SIZE), Buffer.concat(Array.from({ length: 64 }, (_, i) => pattern(i, i))));
   await s.close();
 });
+
+test('close while writes are in flight: each one settles, acknowledged ones survive', async () => {
+  const dir = mk();
+  const s = await open(dir, { size: 4 * MiB });
+  const writes = Array.from({ length: 100 }, (_, i) => s.write(0, i + 1, (i % 64) * BLOCK_SIZE, pattern(i + 1, i % 64)));
+  const closing = s.close();
+  const settled = await Promise.allSettled(writes);
+  await closing;
+  const done = new Map<number, number>();
+  settled.forEach((r, i) => {
+    if (r.status === 'fulfilled') done.set(i % 64, i + 1);
+    else assert.equal((r.reason as { code?: string }).code, 'ERR_CLOSED');
+  });
+  const r = await open(dir);
+  for (const [lba, seq] of done) assert.deepEqual(await r.read(lba * BLOCK_SIZE, BLOCK_SIZE), pattern(seq, lba));
+  await r.close();
+});
