@@ -3,9 +3,9 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ReplicaClient } from '../../../src/replica/client/replica-client';
 import { ReplicaControlClient } from '../../../src/replica/client/control-client';
-import type { MemoryReplicaStore } from '../../../src/replica/memory-store';
+import { MemoryReplicaStore } from '../../../src/replica/memory-store';
 import type { ImageExtent, LogRecord } from '../../../src/replica/store-types';
-import { DISK, MEMORY, blockPayload, identifyBlock, startHarness, type Harness } from '../support/replica-harness';
+import { DISK, MEMORY, blockPayload, identifyBlock, startHarness, type Harness, type StoreKind } from '../support/replica-harness';
 
 const MiB = 1024 * 1024;
 
@@ -221,6 +221,44 @@ test('a delta older than the compacted log is NOT_FOUND (memory store)', async (
     assert.deepEqual(await collect(control.exportRecords(4)), []);
   } finally {
     data.close();
+    control.close();
+    await h.close();
+  }
+});
+
+test('an export stream pulls from the store only as fast as the client reads', async () => {
+  const RECORDS = 600;
+  const RECORD = 64 * 1024;
+  let pulled = 0;
+  // A memory store that counts what the export pulls and keeps its whole log.
+  const counting: StoreKind = {
+    name: 'counting memory store',
+    async open() {
+      const store = new MemoryReplicaStore({ size: 64 * MiB, maxLogBytes: 1024 * MiB });
+      const exportRecords = store.exportRecords.bind(store);
+      store.exportRecords = async function* (afterSeq: number) {
+        for await (const r of exportRecords(afterSeq)) {
+          pulled++;
+          yield r;
+        }
+      };
+      return { store, cleanup: () => undefined };
+    },
+  };
+  const h = await startHarness(counting, { size: 64 * MiB });
+  const control = new ReplicaControlClient(`127.0.0.1:${h.server.dataPort}`);
+  try {
+    const data = Buffer.alloc(RECORD, 3);
+    for (let i = 0; i < RECORDS; i++) await h.store.write(0, i + 1, (i % 1000) * RECORD, data);
+    const iterator = control.exportRecords(0)[Symbol.asyncIterator]();
+    assert.equal((await iterator.next()).value?.seq, 1);
+    await sleep(500);
+    assert.ok(pulled < RECORDS / 2, `a stalled reader held the source back: ${pulled} of ${RECORDS} records pulled`);
+    let count = 1;
+    while (!(await iterator.next()).done) count++;
+    assert.equal(count, RECORDS);
+    assert.equal(pulled, RECORDS);
+  } finally {
     control.close();
     await h.close();
   }
