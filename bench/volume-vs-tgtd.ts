@@ -30,20 +30,23 @@ function freePort(): Promise<number> {
   });
 }
 
-/** Starts `trireme ARGS` and resolves on its JSON ready line. */
-function startTrireme(args: string[]): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [process.env.TRIREME_BIN || BIN, ...args], { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, TRIREME_LOG_LEVEL: 'warn' } });
+/** Starts `trireme ARGS` and resolves with the process and its parsed JSON ready line. */
+function startTrireme(args: string[]): Promise<{ child: ChildProcess; ready: Record<string, unknown> }> {
+  const child = spawn(process.execPath, [process.env.TRIREME_BIN || BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TRIREME_LOG_LEVEL: 'warn' } });
   return new Promise((resolve, reject) => {
     let out = '';
+    let err = '';
     const timer = setTimeout(() => reject(new Error(`trireme ${args[0]} not ready in 60 s`)), 60_000);
+    child.stderr?.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
     child.stdout?.on('data', (d: Buffer) => {
       out += d.toString();
-      if (out.includes('"event":"ready"')) {
+      const line = out.split('\n').find((l) => l.includes('"event":"ready"'));
+      if (line) {
         clearTimeout(timer);
-        resolve(child);
+        resolve({ child, ready: JSON.parse(line) as Record<string, unknown> });
       }
     });
-    child.once('exit', (code) => reject(new Error(`trireme ${args[0]} exited with ${code}`)));
+    child.once('exit', (code) => reject(new Error(`trireme ${args[0]} exited with ${code}: ${err}`)));
   });
 }
 
@@ -72,12 +75,13 @@ interface Volume {
 }
 
 async function startVolume(dir: string, size: number, replicaCount = 3): Promise<Volume> {
-  const ports = await Promise.all(Array.from({ length: replicaCount }, freePort));
-  const replicas = await Promise.all(ports.map((port, i) => startTrireme(['replica', '--dir', join(dir, `replica-${i}`), '--listen', `127.0.0.1:${port}`, '--size', String(size)])));
+  // Replicas bind port 0 and report theirs: choosing ports up front races with their own ephemeral gRPC ports.
+  const started = await Promise.all(Array.from({ length: replicaCount }, (_, i) => startTrireme(['replica', '--dir', join(dir, `replica-${i}`), '--listen', '127.0.0.1:0', '--size', String(size)])));
+  const replicas = started.map((r) => r.child);
   const [portal, management, metrics] = [await freePort(), await freePort(), await freePort()];
   const args = ['controller', '--volume', 'bench', '--size', String(size), '--portal', `127.0.0.1:${portal}`, '--management', `127.0.0.1:${management}`, '--metrics', `127.0.0.1:${metrics}`];
-  for (const port of ports) args.push('--replica', `127.0.0.1:${port}`);
-  const controller = await startTrireme(args);
+  for (const r of started) args.push('--replica', `127.0.0.1:${String(r.ready.dataPort)}`);
+  const controller = (await startTrireme(args)).child;
   return {
     url: `iscsi://127.0.0.1:${portal}/iqn.2026-11.io.trireme:bench/0`,
     controller,
