@@ -51,7 +51,8 @@ export class LoopAcquirer implements DeviceAcquirer {
     const device = this.loopDevicesOf(file)[0] ?? execFileSync('losetup', ['-f', '--show', file], { encoding: 'utf8' }).trim();
     if (!existsSync(link)) {
       setTimeout(() => {
-        if (!existsSync(link)) symlinkSync(device, link);
+        // The test may have finished and removed its directory meanwhile.
+        if (existsSync(this.byPathDir) && !existsSync(link)) symlinkSync(device, link);
       }, this.linkDelayMs).unref();
     }
     return link;
