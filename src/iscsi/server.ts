@@ -10,7 +10,8 @@ import type { Nexus } from './scsi/types';
 import type { ChapCredentials, TargetConfig } from './target-config';
 import { DEFAULT_CONNECTION_OPTIONS, IscsiConnection, type ConnectionHost, type ConnectionOptions } from './session/connection';
 import { createTransportMetrics, type TransportMetrics } from './session/metrics';
-import { IscsiSession, type SessionHooks, type Task, type TargetEntry } from './session/session';
+import { IscsiSession } from './session/session';
+import type { SessionHooks, SessionView, Task, TargetEntry } from './session/session-types';
 
 export interface IscsiServerOptions {
   logger: Logger;
@@ -141,7 +142,7 @@ export class IscsiServer implements ConnectionHost, SessionHooks {
     }
   }
 
-  ended(session: IscsiSession): void {
+  ended(session: SessionView): void {
     if (this.sessions.get(session.tsih) === session) {
       this.sessions.delete(session.tsih);
       this.metrics.sessions.dec({ type: session.type });
@@ -154,7 +155,7 @@ export class IscsiServer implements ConnectionHost, SessionHooks {
   }
 
   /** RFC 7143 §13.3, Appendix C: All lists every target (discovery sessions); a name, or empty in a normal session, lists one. */
-  sendTargets(value: string, session: IscsiSession, localAddress: string): Array<[string, string]> {
+  sendTargets(value: string, session: SessionView, localAddress: string): Array<[string, string]> {
     let names: string[];
     if (value === 'All') names = session.type === 'discovery' ? [...this.targets.keys()] : session.target ? [session.target.config.iqn] : [];
     else if (value === '') names = session.target ? [session.target.config.iqn] : [];

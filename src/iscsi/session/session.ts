@@ -6,56 +6,16 @@ import { InitiatorOpcode, LogoutReason, LogoutResponseCode, RESERVED_TAG, Reject
 import type { DataOutPdu, InitiatorPdu, LogoutRequestPdu, NopOutPdu, ScsiCommandPdu, TextRequestPdu } from '../pdu/parse';
 import type { SessionParams } from '../login/params';
 import { MAX_TRANSFER_BYTES } from '../scsi/logical-unit';
-import { ScsiStatus, type Nexus, type ScsiResult, type ScsiTarget } from '../scsi/types';
-import type { TargetConfig } from '../target-config';
+import { ScsiStatus, type Nexus, type ScsiResult } from '../scsi/types';
 import { CmdSnWindow } from './cmdsn-window';
 import { commandClass, type TransportMetrics } from './metrics';
 import { responsePdus, type PendingPdu } from './responses';
+import type { SessionChannel, SessionHooks, SessionView, Task, TargetEntry } from './session-types';
 import { WriteCollector } from './scsi-task';
 import { taskManagement } from './task-management';
 import { TextExchange } from './text-exchange';
 
-/** What a session needs from the connection carrying it. */
-export interface SessionChannel {
-  readonly cid: number;
-  send(pdus: PendingPdu[]): void;
-  /** Sends, then closes the connection once the bytes are written. */
-  sendAndClose(pdus: PendingPdu[], reason: string): void;
-  close(reason: string): void;
-  /** Bytes of write data the session may hold for admitted commands. */
-  readonly writeBudget: number;
-  /** Resolves once queued output is under budget (or the connection is gone). */
-  writable(): Promise<void>;
-  /** The portal's address as initiators should dial it, for SendTargets. */
-  readonly localAddress: string;
-}
-
-export interface TargetEntry {
-  readonly config: TargetConfig;
-  readonly scsi: ScsiTarget;
-}
-
-/** Server-wide services a session calls into. */
-export interface SessionHooks {
-  /** Aborts matching tasks in every session of the target (CLEAR TASK SET, LUN RESET, TARGET WARM RESET). */
-  abortAcrossTarget(iqn: string, match: (task: Task) => boolean): Promise<void>;
-  /** The SendTargets answer (RFC 7143 §13.3, Appendix C). */
-  sendTargets(value: string, session: IscsiSession, localAddress: string): Array<[string, string]>;
-  ended(session: IscsiSession): void;
-}
-
-export interface Task {
-  readonly itt: number;
-  readonly lun: number;
-  readonly cmdSN: number;
-  readonly immediate: boolean;
-  readonly pdu: ScsiCommandPdu;
-  readonly controller: AbortController;
-  readonly started: bigint;
-  collector?: WriteCollector;
-  aborted: boolean;
-  running?: Promise<void>;
-}
+export type { SessionChannel, SessionHooks, SessionView, Task, TargetEntry } from './session-types';
 
 /** Commands the window admits at once: MaxCmdSN = ExpCmdSN + depth - 1 (flow control, §4.2.2.1). */
 export const COMMAND_WINDOW = 64;
@@ -75,7 +35,7 @@ const INVALID_FIELD_IN_CDB = Buffer.from([0x70, 0, 0x05, 0, 0, 0, 0, 10, 0, 0, 0
  * connection): the CmdSN window, the task table, Data-Out and R2T, and the
  * non-SCSI requests (NOP, Text, Logout, Task Management).
  */
-export class IscsiSession {
+export class IscsiSession implements SessionView {
   readonly tasks = new Map<number, Task>();
   readonly window: CmdSnWindow;
   readonly type: 'normal' | 'discovery';

@@ -2,7 +2,7 @@ import * as encode from '../pdu/encode';
 import { TmfFunction, TmfResponse } from '../pdu/opcodes';
 import type { TaskManagementPdu } from '../pdu/parse';
 import { snLess } from './cmdsn-window';
-import type { IscsiSession, Task, TargetEntry } from './session';
+import type { SessionView, Task, TargetEntry } from './session-types';
 
 /** Longest wait for aborted commands to settle before the TMF response goes out anyway. */
 const ABORT_WAIT_MS = 10_000;
@@ -21,12 +21,12 @@ const withTimeout = (work: Promise<void>): Promise<void> =>
  * Response; the TMF response is sent once the aborted tasks have stopped, so
  * no status for them can follow it.
  */
-export async function taskManagement(session: IscsiSession, pdu: TaskManagementPdu): Promise<void> {
+export async function taskManagement(session: SessionView, pdu: TaskManagementPdu): Promise<void> {
   const response = await perform(session, pdu);
   session.channel.send([{ status: true, build: (seq) => encode.taskManagementResponse({ itt: pdu.itt, response, seq }) }]);
 }
 
-async function perform(session: IscsiSession, pdu: TaskManagementPdu): Promise<TmfResponse> {
+async function perform(session: SessionView, pdu: TaskManagementPdu): Promise<TmfResponse> {
   const target = session.target as TargetEntry;
   const lunScoped = pdu.function !== TmfFunction.TargetWarmReset && pdu.function !== TmfFunction.TargetColdReset;
   if (lunScoped && pdu.function <= TmfFunction.LogicalUnitReset && !target.scsi.hasLun(pdu.lun)) return TmfResponse.LunDoesNotExist;
@@ -60,7 +60,7 @@ function before(task: Task, pdu: TaskManagementPdu): boolean {
   return task.immediate || pdu.immediate || snLess(task.cmdSN, pdu.cmdSN);
 }
 
-async function abortTask(session: IscsiSession, pdu: TaskManagementPdu): Promise<TmfResponse> {
+async function abortTask(session: SessionView, pdu: TaskManagementPdu): Promise<TmfResponse> {
   const task = session.tasks.get(pdu.referencedTaskTag);
   if (!task || task.lun !== pdu.lun) {
     // §11.5.1 b: a task that has not arrived but whose RefCmdSN lies in the window
