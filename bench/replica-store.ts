@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { silentLogger } from '../src/common/logger';
 import { openReplicaStore, type LogStore } from '../src/replica/store';
+import { fdatasync, pread, pwritevFull } from '../src/replica/store/fs-io';
 import { BLOCK_SIZE } from '../src/replica/store-types';
 import { median, ratio } from './lib/stats';
 import { renderTable } from './lib/table';
@@ -64,7 +65,6 @@ async function batches(n: number, depth: number, op: (i: number) => Promise<unkn
   return n / ((performance.now() - t0) / 1000);
 }
 
-const fsp = fs.promises;
 interface Target {
   name: string;
   write(i: number, off: number, buf: Buffer): Promise<unknown>;
@@ -73,15 +73,16 @@ interface Target {
   close(): Promise<void>;
 }
 
+/** Raw I/O through the same callback calls the store uses (fs.read, fs.writev, fs.fdatasync), so only the store's own work differs. */
 async function rawTarget(dir: string): Promise<Target> {
-  const fh = await fsp.open(path.join(dir, 'raw.img'), 'w+');
-  await fh.truncate(REGION + SEQ_MIB * MiB);
+  const fd = fs.openSync(path.join(dir, 'raw.img'), 'w+');
+  fs.ftruncateSync(fd, REGION + SEQ_MIB * MiB);
   return {
     name: 'raw',
-    write: (_i, off, buf) => fh.write(buf, 0, buf.length, off),
-    read: (off, len) => fh.read(Buffer.allocUnsafe(len), 0, len, off),
-    flush: () => fh.datasync(),
-    close: () => fh.close(),
+    write: (_i, off, buf) => pwritevFull(fd, [buf], off),
+    read: (off, len) => pread(fd, Buffer.allocUnsafe(len), off),
+    flush: () => fdatasync(fd),
+    close: async () => fs.closeSync(fd),
   };
 }
 
