@@ -53,6 +53,9 @@ registerOrchestrator('local', async ({ logger, config }) => {
   return Object.assign(orchestrator, { close: () => stack.close() });
 });
 
+// The Kubernetes orchestrator (in-cluster); loaded only when chosen, the client library is large.
+registerOrchestrator('kubernetes', async (o) => (await import('../controller/orchestrator/kubernetes/factory.js')).createKubernetesOrchestrator(o));
+
 function positiveInt(text: string, flag: string): number {
   const value = Number(text);
   if (!/^\d+$/.test(text) || !Number.isSafeInteger(value)) throw new InvalidArgumentError(`--${flag} must be a non-negative integer, got "${text}"`);

@@ -1,0 +1,265 @@
+import { randomBytes } from 'node:crypto';
+import { TriremeError } from '../../../common/errors';
+import type { Logger } from '../../../common/logger';
+import {
+  OrchestratorError,
+  type CapacityInfo,
+  type ContentSource,
+  type OrchestratedSnapshot,
+  type OrchestratedVolume,
+  type Orchestrator,
+  type VolumeHealthState,
+  type VolumeParameters,
+} from '../../csi/orchestrator';
+import type { SnapshotView } from '../../management/volume-control';
+import { createIfAbsent, isNotFound, retryOnConflict, type KubeClient } from './kube-client';
+import { chapSecret, type WorkloadSettings } from './manifests';
+import { CRD, FINALIZER, IQN_PREFIX, PORTS, chapSecretName, controllerName, isVolumeId, managementAddress, volumeIdFor } from './names';
+import { pickNodes } from './placement';
+import type { TriremeVolume } from './types';
+import { ControlClients, type ControlConnector } from './volume-control-client';
+import { ensureWorkloads, finalizeVolume } from './workloads';
+
+const MIN_VOLUME_SIZE = 1024 * 1024;
+const SNAPSHOT_SEPARATOR = '@';
+const SNAPSHOT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+export interface KubernetesOrchestratorOptions {
+  readonly kube: KubeClient;
+  readonly settings: WorkloadSettings;
+  readonly logger: Logger;
+  /** How to reach a volume's management API; gRPC to its Service by default. */
+  readonly connect: ControlConnector;
+  /** Labels a node must carry to hold replicas (empty: every Ready, schedulable node). */
+  readonly nodeSelector?: Record<string, string>;
+  /** Bytes each storage node offers Trireme (0: not reported, GetCapacity answers 0). */
+  readonly nodeCapacityBytes?: number;
+}
+
+/**
+ * The CSI controller service's Orchestrator on Kubernetes. A volume is a
+ * TriremeVolume resource (its spec: size, parameters, replica placement) plus
+ * the workloads made from it (workloads.ts); the reconciler keeps the two in
+ * line afterwards. Volume ids are the resource names; snapshot ids `VOLUME@NAME`.
+ */
+export class KubernetesOrchestrator implements Orchestrator {
+  private readonly kube: KubeClient;
+  private readonly controls: ControlClients;
+
+  constructor(private readonly options: KubernetesOrchestratorOptions) {
+    this.kube = options.kube;
+    this.controls = new ControlClients(options.connect);
+  }
+
+  control(volumeId: string) {
+    return this.controls.get(managementAddress(volumeId, this.kube.namespace));
+  }
+
+  private async read(volumeId: string): Promise<TriremeVolume | undefined> {
+    if (!isVolumeId(volumeId)) return undefined;
+    try {
+      return await this.kube.getVolume(volumeId);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw unavailable(err);
+    }
+  }
+
+  private async toVolume(v: TriremeVolume): Promise<OrchestratedVolume> {
+    const id = v.metadata.name;
+    let portal = '';
+    try {
+      // The node plugin logs in from the host network namespace, where cluster DNS does not resolve: give it the ClusterIP.
+      portal = `${(await this.kube.readService(controllerName(id))).spec?.clusterIP ?? ''}:${PORTS.portal}`;
+    } catch (err) {
+      if (!isNotFound(err)) throw unavailable(err);
+    }
+    let chap: { user: string; secret: string } | undefined;
+    if (v.spec.chap) {
+      const secret = await this.kube.readSecret(chapSecretName(id)).catch((err: unknown) => (isNotFound(err) ? undefined : Promise.reject(unavailable(err))));
+      const data = secret?.data ?? {};
+      if (data.user && data.secret) chap = { user: Buffer.from(data.user, 'base64').toString(), secret: Buffer.from(data.secret, 'base64').toString() };
+    }
+    const s = v.status;
+    const state: VolumeHealthState = s?.state === undefined || s.state === 'pending' ? 'degraded' : s.state;
+    return {
+      volumeId: id,
+      name: v.spec.csiName,
+      sizeBytes: v.spec.sizeBytes,
+      params: { replicaCount: v.spec.replicaCount, fsType: v.spec.fsType, chap: v.spec.chap },
+      portal,
+      iqn: v.spec.iqn,
+      lun: 0,
+      ...(chap ? { chap } : {}),
+      health: { state, message: s?.message ?? 'pending: workloads starting' },
+    };
+  }
+
+  async createVolume(name: string, sizeBytes: number, params: VolumeParameters, contentSource?: ContentSource): Promise<OrchestratedVolume> {
+    const existing = await this.findVolumeByName(name);
+    if (existing) return existing;
+    if (contentSource) throw new TriremeError('ERR_UNIMPLEMENTED', `volumes from a ${contentSource.kind} source are not supported by the Kubernetes orchestrator`);
+    const id = volumeIdFor(name);
+    const size = Math.max(MIN_VOLUME_SIZE, Math.ceil(sizeBytes / 4096) * 4096);
+    let volume = await this.read(id);
+    if (!volume) {
+      const [nodes, all] = await Promise.all([this.kube.listNodes(), this.kube.listVolumes()]).catch((err: unknown) => Promise.reject(unavailable(err)));
+      const chosen = pickNodes(nodes.items, all.items, params.replicaCount, new Set(), this.options.nodeSelector ?? {});
+      if (chosen.length < params.replicaCount) {
+        throw new OrchestratorError('ERR_INSUFFICIENT_CAPACITY', `volume ${name} needs ${params.replicaCount} distinct storage nodes, ${chosen.length} are ready and schedulable`);
+      }
+      const body: TriremeVolume = {
+        apiVersion: `${CRD.group}/${CRD.version}`,
+        kind: CRD.kind,
+        metadata: { name: id, namespace: this.kube.namespace, finalizers: [FINALIZER], labels: { 'app.kubernetes.io/part-of': 'trireme' } },
+        spec: {
+          csiName: name,
+          sizeBytes: size,
+          replicaCount: params.replicaCount,
+          fsType: params.fsType,
+          chap: params.chap,
+          iqn: IQN_PREFIX + id,
+          replicas: chosen.map((node, index) => ({ index, node })),
+          nextReplicaIndex: chosen.length,
+        },
+      };
+      // A 409 here is a concurrent or retried create of the same name: carry on with what the server holds.
+      await createIfAbsent(() => this.kube.createVolume(body));
+      volume = await this.kube.getVolume(id);
+    }
+    if (volume.spec.csiName !== name) throw new TriremeError('ERR_ALREADY_EXISTS', `volume id ${id} is taken by ${volume.spec.csiName}`);
+    if (volume.spec.chap) await createIfAbsent(() => this.kube.createSecret(chapSecret(volume, randomBytes(12).toString('base64url'), this.options.settings)));
+    await ensureWorkloads(this.kube, volume, this.options.settings);
+    this.options.logger.info({ volume: id, name, sizeBytes: size, nodes: volume.spec.replicas.map((r) => r.node) }, 'volume created');
+    return this.toVolume(volume);
+  }
+
+  async findVolumeByName(name: string): Promise<OrchestratedVolume | undefined> {
+    const v = await this.read(volumeIdFor(name));
+    return v && v.spec.csiName === name && !v.metadata.deletionTimestamp ? this.toVolume(v) : undefined;
+  }
+
+  async getVolume(volumeId: string): Promise<OrchestratedVolume | undefined> {
+    const v = await this.read(volumeId);
+    return v && this.toVolume(v);
+  }
+
+  async deleteVolume(volumeId: string): Promise<void> {
+    const v = await this.read(volumeId);
+    if (!v) throw new OrchestratorError('ERR_VOLUME_NOT_FOUND', `volume ${volumeId} does not exist`);
+    const snapshots = await this.snapshotsOf(v);
+    if (snapshots.length > 0) throw new OrchestratorError('ERR_VOLUME_HAS_SNAPSHOTS', `volume ${volumeId} still has ${snapshots.length} snapshot(s)`);
+    try {
+      await this.kube.deleteVolume(volumeId);
+    } catch (err) {
+      if (!isNotFound(err)) throw unavailable(err);
+    }
+    // The reconciler would finish this from the watch; doing it now makes DeleteVolume return with nothing left running.
+    await finalizeVolume(this.kube, v);
+    this.controls.drop(managementAddress(volumeId, this.kube.namespace));
+    this.options.logger.info({ volume: volumeId }, 'volume deleted');
+  }
+
+  async expandVolume(volumeId: string, sizeBytes: number): Promise<OrchestratedVolume> {
+    const v = await this.read(volumeId);
+    if (!v) throw new OrchestratorError('ERR_VOLUME_NOT_FOUND', `volume ${volumeId} does not exist`);
+    const size = Math.ceil(sizeBytes / 4096) * 4096;
+    if (size <= v.spec.sizeBytes) return this.toVolume(v);
+    await this.control(volumeId).expand(size);
+    const updated = await retryOnConflict(
+      () => this.kube.getVolume(volumeId),
+      (current) => (current.spec.sizeBytes >= size ? Promise.resolve(current) : this.kube.replaceVolume({ ...current, spec: { ...current.spec, sizeBytes: size } })),
+    );
+    if (!updated) throw new OrchestratorError('ERR_VOLUME_NOT_FOUND', `volume ${volumeId} was deleted while growing`);
+    await ensureWorkloads(this.kube, updated, this.options.settings);
+    return this.toVolume(updated);
+  }
+
+  async listVolumes(): Promise<OrchestratedVolume[]> {
+    const { items } = await this.kube.listVolumes().catch((err: unknown) => Promise.reject(unavailable(err)));
+    const live = items.filter((v) => !v.metadata.deletionTimestamp).sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+    return Promise.all(live.map((v) => this.toVolume(v)));
+  }
+
+  private async snapshotsOf(v: TriremeVolume): Promise<SnapshotView[]> {
+    try {
+      return await this.control(v.metadata.name).listSnapshots();
+    } catch {
+      // Controller not answering: the last status the reconciler recorded is the best knowledge there is.
+      return (v.status?.snapshots ?? []).map((s) => ({ ...s, seq: 0, epoch: 0 }));
+    }
+  }
+
+  private toSnapshot(volumeId: string, s: SnapshotView): OrchestratedSnapshot {
+    return { snapshotId: `${volumeId}${SNAPSHOT_SEPARATOR}${s.name}`, name: s.name, sourceVolumeId: volumeId, sizeBytes: s.sizeBytes, createdAt: new Date(s.createdAt), readyToUse: true };
+  }
+
+  async createSnapshot(name: string, sourceVolumeId: string): Promise<OrchestratedSnapshot> {
+    const existing = await this.findSnapshotByName(name);
+    if (existing) {
+      if (existing.sourceVolumeId !== sourceVolumeId) throw new TriremeError('ERR_ALREADY_EXISTS', `snapshot ${name} exists for volume ${existing.sourceVolumeId}`);
+      return existing;
+    }
+    if (!(await this.read(sourceVolumeId))) throw new OrchestratorError('ERR_VOLUME_NOT_FOUND', `volume ${sourceVolumeId} does not exist`);
+    return this.toSnapshot(sourceVolumeId, await this.control(sourceVolumeId).createSnapshot(snapshotNameFor(name)));
+  }
+
+  async findSnapshotByName(name: string): Promise<OrchestratedSnapshot | undefined> {
+    const wanted = snapshotNameFor(name);
+    return (await this.listSnapshots()).find((s) => s.name === wanted);
+  }
+
+  async getSnapshot(snapshotId: string): Promise<OrchestratedSnapshot | undefined> {
+    const volumeId = snapshotId.split(SNAPSHOT_SEPARATOR)[0] ?? '';
+    const v = await this.read(volumeId);
+    if (!v) return undefined;
+    return (await this.snapshotsOf(v)).map((s) => this.toSnapshot(volumeId, s)).find((s) => s.snapshotId === snapshotId);
+  }
+
+  async deleteSnapshot(snapshotId: string): Promise<void> {
+    const snapshot = await this.getSnapshot(snapshotId);
+    if (!snapshot) throw new OrchestratorError('ERR_SNAPSHOT_NOT_FOUND', `snapshot ${snapshotId} does not exist`);
+    await this.control(snapshot.sourceVolumeId).deleteSnapshot(snapshot.name);
+  }
+
+  async listSnapshots(): Promise<OrchestratedSnapshot[]> {
+    const { items } = await this.kube.listVolumes().catch((err: unknown) => Promise.reject(unavailable(err)));
+    const out: OrchestratedSnapshot[] = [];
+    for (const v of items) out.push(...(await this.snapshotsOf(v)).map((s) => this.toSnapshot(v.metadata.name, s)));
+    return out.sort((a, b) => a.snapshotId.localeCompare(b.snapshotId));
+  }
+
+  /** The configured per-node budget over eligible nodes, less what volumes already hold, per replica. */
+  async capacity(params: VolumeParameters): Promise<CapacityInfo> {
+    const perNode = this.options.nodeCapacityBytes ?? 0;
+    if (perNode === 0) return { availableBytes: 0, minimumVolumeBytes: MIN_VOLUME_SIZE };
+    const [nodes, volumes] = await Promise.all([this.kube.listNodes(), this.kube.listVolumes()]);
+    const used = volumes.items.reduce((sum, v) => sum + v.spec.sizeBytes * v.spec.replicas.length, 0);
+    const total = pickNodes(nodes.items, [], nodes.items.length, new Set(), this.options.nodeSelector ?? {}).length * perNode;
+    const available = Math.max(0, Math.floor((total - used) / Math.max(1, params.replicaCount)));
+    return { availableBytes: available, maximumVolumeBytes: Math.min(available, perNode), minimumVolumeBytes: MIN_VOLUME_SIZE };
+  }
+
+  async ready(): Promise<boolean> {
+    try {
+      await this.kube.listVolumes();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  close(): void {
+    this.controls.closeAll();
+  }
+}
+
+function snapshotNameFor(csiName: string): string {
+  return SNAPSHOT_NAME.test(csiName) ? csiName : `csi-${volumeIdFor(`snapshot:${csiName}`).slice(3)}`;
+}
+
+/** Transport failures and 5xx from the API server: the CSI layer answers UNAVAILABLE so the sidecar retries. */
+function unavailable(err: unknown): Error {
+  if (err instanceof TriremeError) return err;
+  return new OrchestratorError('ERR_ORCHESTRATOR_UNAVAILABLE', `Kubernetes API: ${(err as Error).message?.split('\n')[0] ?? String(err)}`, { cause: err });
+}

@@ -1,0 +1,213 @@
+import type { V1Node } from '@kubernetes/client-node';
+import type { Logger } from '../../../common/logger';
+import type { VolumeStatusView } from '../../management/volume-control';
+import { isNotFound, retryOnConflict, type KubeClient } from './kube-client';
+import type { WorkloadSettings } from './manifests';
+import { managementAddress, replicaAddress } from './names';
+import { pickNodes } from './placement';
+import type { TriremeVolume, TriremeVolumeStatus } from './types';
+import type { ControlConnector } from './volume-control-client';
+import { ControlClients } from './volume-control-client';
+import { ensureWorkloads, finalizeVolume, removeReplicaWorkload } from './workloads';
+
+export interface ReconcilerOptions {
+  readonly kube: KubeClient;
+  readonly settings: WorkloadSettings;
+  readonly logger: Logger;
+  readonly connect: ControlConnector;
+  readonly nodeSelector?: Record<string, string>;
+  /** Full pass over every volume this often, whatever the watches said (missed events, drift). */
+  readonly resyncMs?: number;
+}
+
+/**
+ * Keeps each TriremeVolume's workloads in line with its spec: watch-driven
+ * (TriremeVolumes and Nodes), with a periodic resync. One pass per volume:
+ * finish a deletion, replace replicas whose node is gone, recreate missing
+ * workloads, record the controller's view in status.
+ */
+export class Reconciler {
+  private readonly controls: ControlClients;
+  private readonly aborts: AbortController[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> = Promise.resolve();
+  private pending = false;
+  private stopped = false;
+  /** Counts passes, for tests and the debug log. */
+  passes = 0;
+
+  constructor(private readonly options: ReconcilerOptions) {
+    this.controls = new ControlClients(options.connect);
+  }
+
+  async start(): Promise<void> {
+    await this.watch(this.options.kube.volumesPath(), 'volumes');
+    await this.watch('/api/v1/nodes', 'nodes');
+    this.timer = setInterval(() => this.trigger(), this.options.resyncMs ?? 30_000);
+    this.trigger();
+  }
+
+  /**
+   * (Re)starts one watch. The server ends watches on its own (timeouts, 410
+   * Gone for a too-old resourceVersion); each end restarts from a fresh list
+   * after a short pause, and the pass that follows catches anything missed.
+   */
+  private async watch(path: string, what: string): Promise<void> {
+    if (this.stopped) return;
+    const restart = (err: unknown): void => {
+      if (this.stopped) return;
+      if (err) this.options.logger.warn({ err: String(err), what }, 'watch ended, restarting');
+      setTimeout(() => void this.watch(path, what).catch(restart), 500).unref();
+      this.trigger();
+    };
+    const abort = await this.options.kube.watcher.watch(path, { allowWatchBookmarks: true }, () => this.trigger(), restart);
+    this.aborts.push(abort);
+  }
+
+  /** Coalesces bursts of events into one pass at a time. */
+  trigger(): void {
+    if (this.stopped) return;
+    if (this.pending) return;
+    this.pending = true;
+    this.running = this.running.then(async () => {
+      this.pending = false;
+      await this.reconcileAll().catch((err: unknown) => this.options.logger.error({ err }, 'reconcile pass failed'));
+    });
+  }
+
+  /** Waits for the passes queued so far (tests). */
+  async settled(): Promise<void> {
+    await this.running;
+  }
+
+  async reconcileAll(): Promise<void> {
+    const [volumes, nodes] = await Promise.all([this.options.kube.listVolumes(), this.options.kube.listNodes()]);
+    const byName = new Map(nodes.items.map((n) => [n.metadata?.name ?? '', n]));
+    for (const v of volumes.items) {
+      try {
+        await this.reconcile(v, byName, volumes.items);
+      } catch (err) {
+        // One broken volume must not stop the others; the next pass retries it.
+        this.options.logger.error({ err, volume: v.metadata.name }, 'reconcile failed');
+      }
+    }
+    this.passes++;
+  }
+
+  async reconcile(volume: TriremeVolume, nodes: Map<string, V1Node>, all: TriremeVolume[]): Promise<void> {
+    const { kube, logger } = this.options;
+    const id = volume.metadata.name;
+    if (volume.metadata.deletionTimestamp) {
+      await finalizeVolume(kube, volume);
+      this.controls.drop(managementAddress(id, kube.namespace));
+      logger.info({ volume: id }, 'volume finalized');
+      return;
+    }
+    let current = volume;
+    for (const lost of volume.spec.replicas.filter((r) => !nodes.has(r.node))) {
+      const replaced = await this.replace(current, lost.index, [...nodes.values()], all);
+      if (!replaced) break;
+      current = replaced;
+    }
+    await ensureWorkloads(kube, current, this.options.settings);
+    await this.updateStatus(current, nodes);
+  }
+
+  /**
+   * A replica whose node object is gone (the node was removed from the
+   * cluster) cannot come back: its data went with the disk. A new replica on
+   * another node takes its place in the spec; the controller adds it (it
+   * rebuilds from the others, DESIGN.md) and drops the lost one.
+   */
+  private async replace(volume: TriremeVolume, index: number, nodes: V1Node[], all: TriremeVolume[]): Promise<TriremeVolume | undefined> {
+    const { kube, logger } = this.options;
+    const id = volume.metadata.name;
+    const keep = new Set(volume.spec.replicas.filter((r) => r.index !== index).map((r) => r.node));
+    const [node] = pickNodes(nodes, all, 1, keep, this.options.nodeSelector ?? {});
+    if (!node) {
+      logger.warn({ volume: id, replica: index }, 'replica lost and no node to replace it on');
+      return undefined;
+    }
+    const updated = await retryOnConflict(
+      () => kube.getVolume(id),
+      (cur) => {
+        if (!cur.spec.replicas.some((r) => r.index === index)) return Promise.resolve(cur);
+        const next = cur.spec.nextReplicaIndex;
+        const replicas = [...cur.spec.replicas.filter((r) => r.index !== index), { index: next, node }];
+        return kube.replaceVolume({ ...cur, spec: { ...cur.spec, replicas, nextReplicaIndex: next + 1 } });
+      },
+    );
+    if (!updated) return undefined;
+    await ensureWorkloads(kube, updated, this.options.settings);
+    const added = updated.spec.replicas[updated.spec.replicas.length - 1];
+    const control = this.controls.get(managementAddress(id, kube.namespace));
+    try {
+      await control.addReplica(replicaAddress(id, added.index, kube.namespace));
+      await control.removeReplica(replicaAddress(id, index, kube.namespace));
+    } catch (err) {
+      // The controller Deployment now names the new set; a restarted controller opens it and rebuilds the newcomer.
+      logger.warn({ err, volume: id }, 'controller did not take the replica change; its restart will');
+    }
+    await removeReplicaWorkload(kube, id, index);
+    await retryOnConflict(
+      () => kube.getVolume(id),
+      (cur) => kube.replaceVolumeStatus({ ...cur, status: { ...cur.status, replacements: (cur.status?.replacements ?? 0) + 1 } }),
+    );
+    logger.info({ volume: id, lost: index, replica: added.index, node }, 'replica replaced');
+    return updated;
+  }
+
+  private async updateStatus(volume: TriremeVolume, nodes: Map<string, V1Node>): Promise<void> {
+    const { kube } = this.options;
+    const id = volume.metadata.name;
+    const control = this.controls.get(managementAddress(id, kube.namespace));
+    let view: VolumeStatusView | undefined;
+    let snapshots: TriremeVolumeStatus['snapshots'];
+    let error = '';
+    try {
+      view = await control.status(3000);
+      snapshots = (await control.listSnapshots()).map((s) => ({ name: s.name, createdAt: s.createdAt, sizeBytes: s.sizeBytes }));
+    } catch (err) {
+      error = (err as Error).message;
+    }
+    const status = statusFrom(volume, view, snapshots, error, nodes);
+    await retryOnConflict(
+      () => kube.getVolume(id),
+      (cur) => kube.replaceVolumeStatus({ ...cur, status: { ...cur.status, ...status, observedGeneration: cur.metadata.generation ?? 0, lastReconciled: new Date().toISOString() } }),
+    ).catch((err: unknown) => {
+      if (!isNotFound(err)) throw err;
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    for (const a of this.aborts) a.abort();
+    await this.running;
+    this.controls.closeAll();
+  }
+}
+
+/** What `kubectl get triremevolumes` shows: state, replica modes, rebuild progress, snapshots. */
+export function statusFrom(volume: TriremeVolume, view: VolumeStatusView | undefined, snapshots: TriremeVolumeStatus['snapshots'], error: string, nodes: Map<string, V1Node>): TriremeVolumeStatus {
+  const ns = volume.metadata.namespace ?? '';
+  const replicas = volume.spec.replicas.map((r) => {
+    const address = replicaAddress(volume.metadata.name, r.index, ns);
+    const mode = view?.replicas.find((x) => x.address === address)?.mode ?? (nodes.has(r.node) ? 'unknown' : 'lost');
+    return { index: r.index, node: r.node, address, mode };
+  });
+  if (!view) return { state: 'pending', message: `controller not answering: ${error}`, replicas, ...(snapshots ? { snapshots } : {}) };
+  const rebuilding = view.replicas.find((r) => r.rebuild);
+  const rebuild = rebuilding?.rebuild
+    ? {
+        address: rebuilding.address,
+        kind: rebuilding.rebuild.kind,
+        bytesDone: rebuilding.rebuild.bytesDone,
+        bytesTotal: rebuilding.rebuild.bytesTotal,
+        percent: rebuilding.rebuild.bytesTotal > 0 ? Math.floor((100 * rebuilding.rebuild.bytesDone) / rebuilding.rebuild.bytesTotal) : 0,
+      }
+    : undefined;
+  const state = view.state === 'offline' ? 'faulted' : view.state;
+  const modes = replicas.map((r) => `r${r.index}@${r.node} ${r.mode}`).join(', ');
+  return { state, message: `${view.state}: ${modes}`, replicas, ...(rebuild ? { rebuild, rebuildPercent: rebuild.percent } : { rebuildPercent: 100 }), snapshots: snapshots ?? [] };
+}
