@@ -48,6 +48,7 @@ export class EngineHost implements BlockDevice, VolumeControl {
   private drained: (() => void) | undefined;
   private readonly listeners = new Set<(size: number) => void>();
   private unsubscribe: (() => void) | undefined;
+  private frozen: VolumeStatusView | undefined;
 
   private constructor(private readonly options: EngineHostOptions) {
     this.id = options.volume;
@@ -127,6 +128,8 @@ export class EngineHost implements BlockDevice, VolumeControl {
   }
 
   status(): VolumeStatusView {
+    // While the engine is swapped the old one is closed: the last view before the swap is the truthful one.
+    if (this.frozen) return this.frozen;
     const s = this.engine.status();
     return {
       volume: this.options.volume,
@@ -202,6 +205,7 @@ export class EngineHost implements BlockDevice, VolumeControl {
       if (this.inFlight > 0) await new Promise<void>((resolve) => (this.drained = resolve));
       this.drained = undefined;
       const size = this.engine.size();
+      this.frozen = this.status();
       await this.engine.close();
       try {
         this.attach(await this.openEngine(addresses));
@@ -214,6 +218,7 @@ export class EngineHost implements BlockDevice, VolumeControl {
       }
       if (this.engine.size() > size) for (const listener of this.listeners) listener(this.engine.size());
     } finally {
+      this.frozen = undefined;
       this.gate = undefined;
       open();
     }
