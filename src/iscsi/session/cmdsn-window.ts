@@ -48,6 +48,8 @@ export class CmdSnWindow {
 
   /** Marks an accepted CmdSN ready to run; runs every entry whose turn has come. */
   markReady(cmdSN: number, run: () => void): void {
+    // An entry that already ran (a task aborted after its turn) has nothing left to hold up.
+    if (snLess(cmdSN, this.nextRunSN)) return;
     this.ready.set(cmdSN, run);
     for (let next = this.ready.get(this.nextRunSN); next; next = this.ready.get(this.nextRunSN)) {
       this.ready.delete(this.nextRunSN);

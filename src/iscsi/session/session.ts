@@ -145,6 +145,8 @@ export class IscsiSession implements SessionView {
         task.collector = new WriteCollector(pdu, this.params);
       } catch (err) {
         this.forget(task);
+        // The CmdSN was taken; release it so later commands are not held up behind it.
+        if (!task.immediate) this.window.cancel(task.cmdSN);
         if (err instanceof PduError) throw new PduError(err.code, err.message, { rejectReason: err.rejectReason, header });
         throw err;
       }

@@ -43,3 +43,15 @@ test('a cancelled entry no longer holds up later ones', () => {
   w.cancel(1);
   assert.deepEqual(ran, [2]);
 });
+
+test('cancelling a CmdSN that already ran leaves nothing behind', () => {
+  const w = new CmdSnWindow(1, 8);
+  const ran: number[] = [];
+  w.accept(1);
+  w.markReady(1, () => ran.push(1));
+  w.cancel(1);
+  w.accept(2);
+  w.markReady(2, () => ran.push(2));
+  assert.deepEqual(ran, [1, 2]);
+  assert.equal(w.backlog, 0);
+});
