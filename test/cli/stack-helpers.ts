@@ -6,9 +6,13 @@ export function triremeArgs(): string[] {
   return [process.env.TRIREME_BIN || join(__dirname, '..', '..', '..', 'bin', 'trireme.js')];
 }
 
-/** A random base in 20000-49999 so parallel test files rarely probe the same ports. */
+/**
+ * A random base in 20000-31999, so parallel test files rarely pick the same
+ * ports, and below Linux's ephemeral range (32768+) where client sockets and
+ * port-0 listeners could already hold a fixed port.
+ */
 export function randomPortBase(): number {
-  return 20000 + Math.floor(Math.random() * 300) * 100;
+  return 20000 + Math.floor(Math.random() * 120) * 100;
 }
 
 /** Runs `trireme ARGS` to completion; stdout parsed as JSON when `json`. */

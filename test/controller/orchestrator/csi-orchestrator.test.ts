@@ -12,7 +12,8 @@ import { findOrphans } from '../../../src/controller/orchestrator/orphans';
 // The CSI Orchestrator over a real standalone stack: controller and replica
 // child processes, LevelDB records, the management API between them.
 const dataDir = mkdtempSync(join(tmpdir(), 'trireme-csi-orch-'));
-const base = 20000 + Math.floor(Math.random() * 300) * 100;
+// Below Linux's ephemeral port range (32768+), random so parallel files rarely meet.
+const base = 20000 + Math.floor(Math.random() * 120) * 100;
 const params = { replicaCount: 2, fsType: 'ext4' as const, chap: false };
 let stack: Stack;
 let csi: CsiLocalOrchestrator;
