@@ -96,9 +96,8 @@ export class KubernetesOrchestrator implements Orchestrator {
   }
 
   async createVolume(name: string, sizeBytes: number, params: VolumeParameters, contentSource?: ContentSource): Promise<OrchestratedVolume> {
-    const existing = await this.findVolumeByName(name);
-    if (existing) return existing;
-    if (contentSource) throw new TriremeError('ERR_UNIMPLEMENTED', `volumes from a ${contentSource.kind} source are not supported by the Kubernetes orchestrator`);
+    // An existing resource is finished rather than returned as is: an earlier attempt may have stopped before its workloads.
+    if (contentSource && !(await this.findVolumeByName(name))) throw new TriremeError('ERR_UNIMPLEMENTED', `volumes from a ${contentSource.kind} source are not supported by the Kubernetes orchestrator`);
     const id = volumeIdFor(name);
     const size = Math.max(MIN_VOLUME_SIZE, Math.ceil(sizeBytes / 4096) * 4096);
     let volume = await this.read(id);
@@ -127,6 +126,7 @@ export class KubernetesOrchestrator implements Orchestrator {
       await createIfAbsent(() => this.kube.createVolume(body));
       volume = await this.kube.getVolume(id);
     }
+    if (volume.metadata.deletionTimestamp) throw new OrchestratorError('ERR_ORCHESTRATOR_UNAVAILABLE', `volume ${id} is still being deleted`);
     if (volume.spec.csiName !== name) throw new TriremeError('ERR_ALREADY_EXISTS', `volume id ${id} is taken by ${volume.spec.csiName}`);
     if (volume.spec.chap) await createIfAbsent(() => this.kube.createSecret(chapSecret(volume, randomBytes(12).toString('base64url'), this.options.settings)));
     await ensureWorkloads(this.kube, volume, this.options.settings);

@@ -1,0 +1,71 @@
+import { createRootLogger } from '../../../../src/common/logger';
+import { KubeClient, KubernetesOrchestrator, Reconciler, type WorkloadSettings } from '../../../../src/controller/orchestrator/kubernetes';
+import { FakeApiServer, node } from './fake-api-server';
+import { FakeVolumeControl } from './fake-volume-control';
+
+export const NS = 'trireme-system';
+export const SETTINGS: WorkloadSettings = { namespace: NS, image: 'ghcr.io/trireme/trireme:0.1.0', dataRoot: '/var/lib/trireme/volumes', serviceAccount: 'trireme-volume' };
+
+export interface Harness {
+  api: FakeApiServer;
+  kube: KubeClient;
+  orchestrator: KubernetesOrchestrator;
+  controls: Map<string, FakeVolumeControl>;
+  newReconciler(resyncMs?: number): Reconciler;
+  /** Plays the kubelet starting the controller pod: its replica set and size come from the Deployment's args. */
+  bootController(volumeId: string): FakeVolumeControl;
+  close(): Promise<void>;
+}
+
+export async function harness(nodes = ['pi-1', 'pi-2', 'pi-3']): Promise<Harness> {
+  const api = new FakeApiServer();
+  await api.listen();
+  for (const n of nodes) api.put('', 'nodes', '', node(n));
+  const kube = new KubeClient(api.kubeConfig(), NS);
+  const controls = new Map<string, FakeVolumeControl>();
+  const connect = (address: string): FakeVolumeControl => {
+    let c = controls.get(address);
+    if (!c) {
+      c = new FakeVolumeControl(address);
+      controls.set(address, c);
+    }
+    return c;
+  };
+  const logger = createRootLogger({ level: 'silent' });
+  const orchestrator = new KubernetesOrchestrator({ kube, settings: SETTINGS, logger, connect, nodeSelector: { 'trireme.io/storage': 'true' }, nodeCapacityBytes: 64 * 1024 ** 3 });
+  const reconcilers: Reconciler[] = [];
+  return {
+    api,
+    kube,
+    orchestrator,
+    controls,
+    newReconciler(resyncMs = 60_000) {
+      const r = new Reconciler({ kube, settings: SETTINGS, logger, connect, nodeSelector: { 'trireme.io/storage': 'true' }, resyncMs });
+      reconcilers.push(r);
+      return r;
+    },
+    bootController(volumeId) {
+      const d = api.get('apps', 'deployments', NS, `${volumeId}-ctl`);
+      const args = ((d?.spec as { template: { spec: { containers: Array<{ args: string[] }> } } }).template.spec.containers[0].args) ?? [];
+      const c = connect(`${volumeId}-ctl.${NS}.svc:9500`);
+      c.replicas = args.flatMap((a, i) => (args[i - 1] === '--replica' ? [a] : []));
+      c.sizeBytes = Number(args[args.indexOf('--size') + 1]);
+      return c;
+    },
+    async close() {
+      for (const r of reconcilers) await r.stop();
+      orchestrator.close();
+      await api.close();
+    },
+  };
+}
+
+/** Polls until `check` holds (watch-driven work happens asynchronously). */
+export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`condition not met within ${timeoutMs} ms`);
+}
