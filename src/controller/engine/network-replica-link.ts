@@ -37,6 +37,48 @@ const CODES: Record<string, LinkErrorCodeValue> = {
   ERR_GRPC_DEADLINE_EXCEEDED: LinkErrorCode.Timeout,
 };
 
+interface Batch<T> {
+  readonly epoch: number;
+  readonly items: T[];
+  readonly waiters: Array<{ resolve: () => void; reject: (err: Error) => void }>;
+}
+
+/**
+ * Gathers the applies issued in one turn of the event loop into one gRPC
+ * client stream: a rebuild keeps many in flight, and one stream per record
+ * would cost a round trip each.
+ */
+class ApplyBatcher<T> {
+  private batch: Batch<T> | undefined;
+
+  constructor(private readonly send: (epoch: number, items: T[]) => Promise<unknown>) {}
+
+  add(epoch: number, item: T): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (!this.batch || this.batch.epoch !== epoch) {
+        this.flush();
+        const batch: Batch<T> = { epoch, items: [], waiters: [] };
+        this.batch = batch;
+        setImmediate(() => {
+          if (this.batch === batch) this.flush();
+        });
+      }
+      this.batch.items.push(item);
+      this.batch.waiters.push({ resolve, reject });
+    });
+  }
+
+  private flush(): void {
+    const batch = this.batch;
+    this.batch = undefined;
+    if (!batch) return;
+    this.send(batch.epoch, batch.items).then(
+      () => batch.waiters.forEach((w) => w.resolve()),
+      (err: Error) => batch.waiters.forEach((w) => w.reject(err)),
+    );
+  }
+}
+
 /**
  * ReplicaLink over the replica server: data operations on one pipelined TCP
  * connection (ordered, as the engine needs), control operations over gRPC.
@@ -53,12 +95,17 @@ export class NetworkReplicaLink implements ReplicaLink {
   private data: Promise<ReplicaClient> | undefined;
   private epoch = 0;
   private runs: EpochRun[] | undefined;
+  private scanning: Promise<EpochRun[]> | undefined;
   private closed = false;
+  private readonly records: ApplyBatcher<LogRecord>;
+  private readonly extents: ApplyBatcher<ImageExtent>;
 
   constructor(private readonly options: NetworkReplicaLinkOptions) {
     this.id = options.address;
     this.logger = options.logger.child({ replica: options.address });
     this.control = new ReplicaControlClient(options.address, { deadlineMs: options.timeoutMs });
+    this.records = new ApplyBatcher((epoch, items) => this.onControl(() => this.control.applyRecords(epoch, items)));
+    this.extents = new ApplyBatcher((epoch, items) => this.onControl(() => this.control.applyExtents(epoch, items)));
   }
 
   private map(err: unknown): ReplicaLinkError {
@@ -127,12 +174,14 @@ export class NetworkReplicaLink implements ReplicaLink {
   }
 
   /**
-   * Epoch runs from the replica's log. Records arrive in seq order, so runs
-   * grow at the end; the scan is bounded by the timeout so a large log makes
-   * the replica look unknown (full rebuild) instead of hanging start-up.
+   * Epoch runs from the replica's log, read once per link. Records arrive in
+   * seq order, so runs grow at the end. The scan may outlive the engine's
+   * status timeout (the engine asks again and gets the cached result), but is
+   * bounded so a huge log makes the replica look unknown (full rebuild)
+   * instead of keeping it out of service.
    */
   private async scanRuns(info: ReplicaInfo): Promise<EpochRun[]> {
-    const deadline = Date.now() + this.options.timeoutMs / 2;
+    const deadline = Date.now() + Math.max(30_000, this.options.timeoutMs * 10);
     const runs: EpochRun[] = [];
     try {
       for await (const record of this.control.exportRecords(0)) {
@@ -154,7 +203,12 @@ export class NetworkReplicaLink implements ReplicaLink {
     this.epoch = Math.max(this.epoch, info.epoch);
     const all = await this.onControl(() => this.control.listSnapshots());
     const marker = all.find((s) => s.name === REBUILD_MARKER);
-    this.runs ??= await this.scanRuns(info);
+    if (!this.runs) {
+      this.scanning ??= this.scanRuns(info);
+      const scanned = await this.scanning;
+      this.runs ??= scanned;
+      this.scanning = undefined;
+    }
     return {
       replicaId: info.replicaId,
       epoch: info.epoch,
@@ -229,12 +283,12 @@ export class NetworkReplicaLink implements ReplicaLink {
   }
 
   async applyRecord(epoch: number, record: LogRecord): Promise<void> {
-    await this.onControl(() => this.control.applyRecords(epoch, [record]));
+    await this.records.add(epoch, record);
     if (record.type === 'write' || record.type === 'unmap') this.note(record.epoch, record.seq);
   }
 
   async applyExtent(epoch: number, extent: ImageExtent): Promise<void> {
-    await this.onControl(() => this.control.applyExtents(epoch, [extent]));
+    await this.extents.add(epoch, extent);
   }
 
   async resize(epoch: number, size: number): Promise<void> {

@@ -92,26 +92,73 @@ async function throttle(ctx: RebuildContext, progress: RebuildProgress): Promise
   if (wait > 0) await sleep(ctx.clock, wait);
 }
 
-async function copyDelta(ctx: RebuildContext, target: ReplicaSlot, source: ReplicaSlot, base: number, join: number, progress: RebuildProgress, live: () => void, epoch: number): Promise<void> {
-  for await (const record of guarded(source, source.link.exportRecords(base), epoch)) {
-    if (record.seq >= join) break;
-    live();
-    await on(target, 'apply', () => target.link.applyRecord(epoch, record), epoch);
-    progress.bytesDone += record.type === 'write' ? record.data.length : ctx.blockSize;
-    progress.bytesTotal = Math.max(progress.bytesTotal, progress.bytesDone);
-    ctx.metrics.rebuild(target.id, progress.bytesDone, progress.bytesTotal);
-    await throttle(ctx, progress);
+/**
+ * Keeps up to `size` applies in flight so a rebuild over a network link is
+ * not one round trip per record; the first failure is rethrown. Order among
+ * them does not matter (per block the higher seq wins).
+ */
+class ApplyWindow {
+  private readonly inflight = new Set<Promise<void>>();
+  private failure: unknown;
+
+  constructor(private readonly size: number) {}
+
+  async add(apply: Promise<void>): Promise<void> {
+    const tracked: Promise<void> = apply.then(
+      () => void this.inflight.delete(tracked),
+      (err: unknown) => {
+        this.failure ??= err;
+        this.inflight.delete(tracked);
+      },
+    );
+    this.inflight.add(tracked);
+    while (this.failure === undefined && this.inflight.size >= this.size) await Promise.race(this.inflight);
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  async drain(): Promise<void> {
+    await Promise.all(this.inflight);
+    if (this.failure !== undefined) throw this.failure;
   }
 }
 
-async function copyImage(ctx: RebuildContext, target: ReplicaSlot, source: ReplicaSlot, snapshot: string | undefined, progress: RebuildProgress, live: () => void, epoch: number): Promise<void> {
-  for await (const extent of guarded(source, source.link.exportImage({ snapshot }), epoch)) {
-    live();
-    await on(target, 'apply', () => target.link.applyExtent(epoch, extent), epoch);
-    progress.bytesDone += extent.type === 'data' ? extent.data.length : ctx.blockSize;
-    ctx.metrics.rebuild(target.id, progress.bytesDone, progress.bytesTotal);
-    await throttle(ctx, progress);
+const WINDOW = 32;
+
+async function copyDelta(ctx: RebuildContext, target: ReplicaSlot, source: ReplicaSlot, base: number, join: number, progress: RebuildProgress, live: () => void, epoch: number): Promise<void> {
+  const window = new ApplyWindow(WINDOW);
+  try {
+    for await (const record of guarded(source, source.link.exportRecords(base), epoch)) {
+      if (record.seq >= join) break;
+      live();
+      // A snapshot record freezes the view at its seq: everything before it lands first.
+      if (record.type === 'snapshot') await window.drain();
+      await window.add(on(target, 'apply', () => target.link.applyRecord(epoch, record), epoch));
+      if (record.type === 'snapshot') await window.drain();
+      progress.bytesDone += record.type === 'write' ? record.data.length : ctx.blockSize;
+      progress.bytesTotal = Math.max(progress.bytesTotal, progress.bytesDone);
+      ctx.metrics.rebuild(target.id, progress.bytesDone, progress.bytesTotal);
+      await throttle(ctx, progress);
+    }
+  } finally {
+    await window.drain().catch(() => undefined);
   }
+  await window.drain();
+}
+
+async function copyImage(ctx: RebuildContext, target: ReplicaSlot, source: ReplicaSlot, snapshot: string | undefined, progress: RebuildProgress, live: () => void, epoch: number): Promise<void> {
+  const window = new ApplyWindow(WINDOW);
+  try {
+    for await (const extent of guarded(source, source.link.exportImage({ snapshot }), epoch)) {
+      live();
+      await window.add(on(target, 'apply', () => target.link.applyExtent(epoch, extent), epoch));
+      progress.bytesDone += extent.type === 'data' ? extent.data.length : ctx.blockSize;
+      ctx.metrics.rebuild(target.id, progress.bytesDone, progress.bytesTotal);
+      await throttle(ctx, progress);
+    }
+  } finally {
+    await window.drain().catch(() => undefined);
+  }
+  await window.drain();
 }
 
 async function userSnapshots(slot: ReplicaSlot, epoch: number): Promise<SnapshotInfo[]> {

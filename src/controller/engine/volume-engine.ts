@@ -68,6 +68,7 @@ export class VolumeEngine implements BlockDevice {
   private readonly resizeListeners = new Set<(size: number) => void>();
   private readonly needsFull = new Set<string>();
   private timer: TimerHandle | undefined;
+  private beat: TimerHandle | undefined;
   private busy = false;
   private nextReader = 0;
 
@@ -123,7 +124,23 @@ export class VolumeEngine implements BlockDevice {
         }
       });
       this.tick();
+      this.beat ??= this.clock.setTimer(this.tuning.probeIntervalMs, () => this.heartbeat());
     });
+  }
+
+  /**
+   * Pings each idle replica in the write set: without I/O a dead or stopped
+   * replica would stay RW unnoticed, and the next write would pay the timeout.
+   * Runs on its own timer so a long rebuild does not hold it up.
+   */
+  private heartbeat(): void {
+    if (this.closed || this.set.fenced) return;
+    for (const slot of this.slotsById) {
+      if (slot.mode === 'ERR' || slot.outstanding > 0) continue;
+      const generation = slot.generation;
+      slot.call('ping', () => slot.link.ping()).catch((err: unknown) => this.set.failed(slot, generation, err, 'ping'));
+    }
+    this.beat = this.clock.setTimer(this.tuning.probeIntervalMs, () => this.heartbeat());
   }
 
   /** One maintenance step, re-armed after it finishes (never two at once). */
@@ -289,6 +306,7 @@ export class VolumeEngine implements BlockDevice {
     if (this.closed) return;
     this.closed = true;
     this.timer?.cancel();
+    this.beat?.cancel();
     this.logger.info({ epoch: this.set.epoch, seq: this.set.seq }, 'volume engine closed');
     await Promise.allSettled(this.slotsById.map((s) => s.link.close()));
   }
