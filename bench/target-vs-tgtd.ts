@@ -13,8 +13,9 @@ import { renderTable, type Cell } from './lib/table';
 
 // `trireme target` against tgtd, serving the same preconditioned file, driven
 // by the same fio jobs through fio's libiscsi engine (one initiator process, no
-// kernel in the path). Repetitions alternate between the two targets so slow
-// drift on the machine (page cache, other load) hits both alike.
+// kernel in the path). Both serve the file at once and each job runs on them
+// back to back, so slow drift on the machine (page cache, other load) hits both
+// alike.
 
 const execFileAsync = promisify(execFile);
 const KIB = 1024;
@@ -76,20 +77,38 @@ async function startTarget(kind: string, file: string, size: number): Promise<Ta
   return { url: () => t.url(), stop: () => t.stop(), crashed: () => t.crashed() };
 }
 
-async function runMatrix(kind: string, file: string, size: number, jobs: readonly FioJob[], runtimeSec: number, rampSec: number): Promise<FioResult[]> {
-  const target = await startTarget(kind, file, size);
-  const results: FioResult[] = [];
+interface Side {
+  readonly label: string;
+  readonly kind: string;
+}
+
+/**
+ * Runs every job `repeat` times on both targets, the two runs of a pair back to
+ * back (which goes first alternates). Both targets serve the file for the whole
+ * run: on a shared machine the load drifts over minutes, and runs seconds apart
+ * see nearly the same machine, so each pair gives a fair ratio. Returns, per
+ * side label, results indexed [rep][job].
+ */
+async function runPaired(sides: readonly Side[], file: string, size: number, jobs: readonly FioJob[], repeat: number, runtimeSec: number, rampSec: number): Promise<Map<string, FioResult[][]>> {
+  const targets: Target[] = [];
+  const byLabel = new Map<string, FioResult[][]>(sides.map((s) => [s.label, Array.from({ length: repeat }, () => [])]));
   try {
-    for (const job of jobs) {
-      const result = await runFio(job, { url: target.url(), runtimeSec, rampSec });
-      process.stderr.write(`bench: ${kind} ${job.name}: ${Math.round(result.iops)} IOPS, p99 ${Math.round(result.p99Us)} us\n`);
-      results.push(result);
+    for (const side of sides) targets.push(await startTarget(side.kind, file, size));
+    for (let rep = 0; rep < repeat; rep++) {
+      for (const [j, job] of jobs.entries()) {
+        const order = (rep + j) % 2 === 0 ? [0, 1] : [1, 0];
+        for (const i of order) {
+          const result = await runFio(job, { url: targets[i].url(), runtimeSec, rampSec });
+          if (targets[i].crashed()) throw new Error(`${sides[i].label} exited during ${job.name}`);
+          process.stderr.write(`bench: ${sides[i].label} ${job.name}: ${Math.round(result.iops)} IOPS, p99 ${Math.round(result.p99Us)} us\n`);
+          byLabel.get(sides[i].label)?.[rep].push(result);
+        }
+      }
     }
-    if (target.crashed()) throw new Error(`${kind} exited during the run`);
   } finally {
-    await target.stop();
+    await Promise.all(targets.map((t) => t.stop()));
   }
-  return results;
+  return byLabel;
 }
 
 interface Summary {
@@ -116,9 +135,14 @@ function report(jobs: readonly FioJob[], kinds: readonly string[], byKind: Map<s
     const [ref, sub] = kinds.map((k) => summarize((byKind.get(k) ?? []).map((rep) => rep[i])));
     rows.push([job.name, kinds[0], ref.iops, ref.bandwidth / 1e6, ref.p50Us, ref.p99Us]);
     rows.push(['', kinds[1], sub.iops, sub.bandwidth / 1e6, sub.p50Us, sub.p99Us]);
-    // Latency ratios read the other way round from throughput: below 1 is better.
-    rows.push(['', `${kinds[1]}/${kinds[0]}`, ratio(sub.iops, ref.iops), ratio(sub.bandwidth, ref.bandwidth), ratio(sub.p50Us, ref.p50Us), ratio(sub.p99Us, ref.p99Us)]);
-    json.push({ job, [kinds[0]]: ref, [kinds[1]]: sub });
+    // The ratio row is the median of the per-pair ratios (runs seconds apart),
+    // steadier on a busy machine than the ratio of the two medians. Latency
+    // ratios read the other way round from throughput: below 1 is better.
+    const pairs = (byKind.get(kinds[0]) ?? []).map((rep, r) => [rep[i], (byKind.get(kinds[1]) ?? [])[r][i]] as const);
+    const paired = (pick: (x: FioResult) => number): number => median(pairs.map(([a, b]) => ratio(pick(b), pick(a))));
+    const ratios = { iops: paired((x) => x.iops), bandwidth: paired((x) => x.bandwidth), p50Us: paired((x) => x.p50Us), p99Us: paired((x) => x.p99Us) };
+    rows.push(['', `${kinds[1]}/${kinds[0]}`, ratios.iops, ratios.bandwidth, ratios.p50Us, ratios.p99Us]);
+    json.push({ job, [kinds[0]]: ref, [kinds[1]]: sub, ratios });
   }
   return { text: renderTable(head, rows), rows: json };
 }
@@ -153,15 +177,10 @@ async function main(argv: string[]): Promise<void> {
     { label: 'tgtd', kind: 'tgtd' },
     { label: o.subject === 'tgtd' ? 'tgtd-b' : 'trireme', kind: o.subject },
   ];
-  const byKind = new Map<string, FioResult[][]>(sides.map((s) => [s.label, []]));
   const started = Date.now();
   // Other work on the machine skews every number; the load average goes out with the table.
   const loadBefore = loadavg()[0];
-  for (let rep = 0; rep < repeat; rep++) {
-    // Alternate which target goes first, so neither always runs on a colder cache.
-    const order = rep % 2 === 0 ? sides : [...sides].reverse();
-    for (const side of order) byKind.get(side.label)?.push(await runMatrix(side.kind, o.file, size, jobs, runtimeSec, rampSec));
-  }
+  const byKind = await runPaired(sides, o.file, size, jobs, repeat, runtimeSec, rampSec);
   const { text, rows } = report(jobs, sides.map((s) => s.label), byKind);
   const load = `load average ${loadBefore.toFixed(1)} before, ${loadavg()[0].toFixed(1)} after, on ${cpus().length} CPUs`;
   process.stdout.write(`${text}\nsize ${o.size}, ${runtimeSec} s + ${rampSec} s ramp per run, median of ${repeat}; total ${((Date.now() - started) / 1000).toFixed(0)} s; ${load}\n`);
