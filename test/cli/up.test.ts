@@ -122,6 +122,14 @@ test('trireme up: demo volume, operator commands, replica restart and rebuild, r
   await until('rebuilt to RW', () => status('demo'), (v) => v.status?.state === 'healthy' && (v.status?.replicas.every((r) => r.mode === 'RW') ?? false), 120_000);
   qemuIo(url, 'read -P 0xb8 8M 1M');
 
+  // SIGKILL the controller: restarted by the orchestrator, it takes the volume back at a higher epoch.
+  const beforeKill = status('demo');
+  process.kill(beforeKill.controller.pid, 'SIGKILL');
+  const recovered = await until('controller back', () => status('demo'), (v) => v.controller.restarts >= 1 && v.status?.state === 'healthy', 90_000);
+  remember(recovered);
+  assert.ok((recovered.status?.epoch ?? 0) > (beforeKill.status?.epoch ?? 0), 'a new controller raises the epoch');
+  qemuIo(url, 'read -P 0xb8 8M 1M');
+
   // Restart the stack: records and data stay, children are not left behind.
   const before = status('demo');
   await stopProcess(up);
