@@ -89,14 +89,18 @@ async function replicaImage(i: number): Promise<Buffer> {
   }
 }
 
-before(async () => {
-  for (let i = 0; i < 3; i++) ports.push(await freePort());
-  await Promise.all([0, 1, 2].map(startReplica));
+function openEngine(): Promise<VolumeEngine> {
   const sink = new PassThrough();
   sink.on('data', (c: Buffer) => logLines.push(...c.toString().split('\n').filter(Boolean)));
   const logger = createRootLogger({ level: 'info', destination: sink });
   const links = ports.map((port) => new NetworkReplicaLink({ address: `127.0.0.1:${port}`, logger, timeoutMs: OP_TIMEOUT, volumeId: 'net' }));
-  engine = await VolumeEngine.open({ volumeId: 'net', links, logger, registry: new Registry(), tuning: { opTimeoutMs: OP_TIMEOUT, probeIntervalMs: 200, openTimeoutMs: 20_000 } });
+  return VolumeEngine.open({ volumeId: 'net', links, logger, registry: new Registry(), tuning: { opTimeoutMs: OP_TIMEOUT, probeIntervalMs: 200, openTimeoutMs: 20_000 } });
+}
+
+before(async () => {
+  for (let i = 0; i < 3; i++) ports.push(await freePort());
+  await Promise.all([0, 1, 2].map(startReplica));
+  engine = await openEngine();
 });
 
 after(async () => {
@@ -156,5 +160,32 @@ test('a SIGSTOPped replica is dropped within the op timeout and rejoins after SI
   await kill(0, 'SIGCONT');
   await until('the stopped replica back', () => engine.status().state === 'healthy');
   const images = await Promise.all([0, 1, 2].map(replicaImage));
+  assert.ok(images[0].equals(images[1]) && images[0].equals(images[2]), 'all three replicas hold the same image');
+});
+
+test('an unacknowledged write left on one replica is cut off when a newer controller took over without it', async () => {
+  const first = engine;
+  await first.write(600 * B, block(59));
+  // r1 and r2 stop: the next write reaches r0 alone and fails after the op timeout.
+  await Promise.all([kill(1, 'SIGSTOP'), kill(2, 'SIGSTOP')]);
+  await assert.rejects(first.write(600 * B, block(60)), (err: unknown) => err instanceof BlockDeviceError && err.kind === 'unavailable');
+  assert.deepEqual((await replicaImage(0)).subarray(600 * B, 601 * B), block(60), 'the failed write landed on r0');
+  // They die without ever reading it; r0 goes away before a new controller starts.
+  await Promise.all([kill(1, 'SIGKILL'), kill(2, 'SIGKILL')]);
+  await first.close();
+  await kill(0, 'SIGKILL');
+  await Promise.all([startReplica(1), startReplica(2)]);
+  engine = await openEngine();
+  assert.equal(engine.status().epoch, first.status().epoch + 1);
+  await engine.write(601 * B, block(61));
+  assert.deepEqual(await engine.read(600 * B, B), block(59), 'the new history never had the failed write');
+  // r0 returns with its tail from the older epoch: it is truncated, then caught up.
+  const seen = logLines.length;
+  await startReplica(0);
+  await until('r0 back in RW', () => engine.status().state === 'healthy');
+  const rebuild = logLines.slice(seen).find((l) => l.includes('"rebuild started"') && l.includes(`127.0.0.1:${ports[0]}`));
+  assert.match(rebuild ?? '', /"kind":"delta"/, 'cut back to the divergence point, then a delta, not a full copy');
+  const images = await Promise.all([0, 1, 2].map(replicaImage));
+  assert.deepEqual(images[0].subarray(600 * B, 602 * B), Buffer.concat([block(59), block(61)]));
   assert.ok(images[0].equals(images[1]) && images[0].equals(images[2]), 'all three replicas hold the same image');
 });
