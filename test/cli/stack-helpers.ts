@@ -28,18 +28,24 @@ export function triremeJson<T>(args: string[]): T {
 }
 
 /** Starts a long-running `trireme` process and resolves once stdout matches `ready`. */
-export function startTrireme(args: string[], ready: RegExp, timeoutMs = 60_000, prefix: string[] = [process.execPath, ...triremeArgs()]): Promise<{ child: ChildProcess; output: () => string }> {
+export function startTrireme(
+  args: string[],
+  ready: RegExp,
+  timeoutMs = 60_000,
+  prefix: string[] = [process.execPath, ...triremeArgs()],
+): Promise<{ child: ChildProcess; output: () => string; logs: () => string }> {
   const child = spawn(prefix[0], [...prefix.slice(1), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TRIREME_LOG_LEVEL: process.env.TRIREME_LOG_LEVEL ?? 'info' } });
   let out = '';
   let err = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-20_000)));
+  // The child's JSON log, bounded: the last 4 MB are enough for the checks that read it.
+  child.stderr?.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4_000_000)));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`trireme ${args.join(' ')} not ready after ${timeoutMs} ms:\n${out}\n${err}`)), timeoutMs);
     const check = (): void => {
       if (ready.test(out)) {
         clearTimeout(timer);
-        resolve({ child, output: () => out });
+        resolve({ child, output: () => out, logs: () => err });
       }
     };
     child.stdout?.on('data', check);
