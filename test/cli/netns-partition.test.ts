@@ -16,7 +16,7 @@ import { qemuIo, randomPortBase, startTrireme, stopProcess, until } from './stac
 const TOOLS = { ip: 'iproute2', 'qemu-io': 'qemu-utils', 'qemu-img': 'qemu-utils' };
 const MiB = 1024 * 1024;
 const SIZE = 32 * MiB;
-const tag = `h8${process.pid % 100000}`;
+const tag = `trm${process.pid % 100000}`;
 const net = 100 + (process.pid % 100);
 const dir = mkdtempSync(join(tmpdir(), 'trireme-netns-'));
 const namespaces = [0, 1, 2].map((i) => ({ ns: `${tag}n${i}`, veth: `${tag}v${i}`, host: `10.${net}.${i}.1`, replica: `10.${net}.${i}.2` }));
