@@ -22,7 +22,7 @@ function parseSelector(text: string): Record<string, string> {
 
 /**
  * `trireme csi --orchestrator kubernetes`, configured from the environment the
- * controller Deployment sets (deploy/base/controller.yaml): in-cluster
+ * controller Deployment sets (deploy/kustomize/base/controller.yaml): in-cluster
  * credentials, the pod's namespace, the image per-volume pods run.
  */
 export const createKubernetesOrchestrator: OrchestratorFactory = async ({ logger }) => {

@@ -50,7 +50,7 @@ export async function createIfAbsent(create: () => Promise<unknown>): Promise<bo
 
 /**
  * The few Kubernetes API calls the orchestrator and reconciler make, in one
- * place: deploy/base/rbac.yaml grants exactly these (test/deploy checks it).
+ * place: deploy/kustomize/base/rbac.yaml grants exactly these (test/deploy checks it).
  */
 export class KubeClient {
   readonly core: CoreV1Api;

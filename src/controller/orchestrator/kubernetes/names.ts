@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 
-/** The TriremeVolume custom resource (deploy/base/crd-triremevolume.yaml). */
+/** The TriremeVolume custom resource (deploy/kustomize/base/crd-triremevolume.yaml). */
 export const CRD = { group: 'trireme.io', version: 'v1alpha1', plural: 'triremevolumes', kind: 'TriremeVolume' } as const;
 
 /** Keeps a TriremeVolume until its workloads are gone (the reconciler removes it last). */

@@ -173,7 +173,8 @@ export class Reconciler {
     const status = statusFrom(volume, view, snapshots, error, nodes);
     await retryOnConflict(
       () => kube.getVolume(id),
-      (cur) => kube.replaceVolumeStatus({ ...cur, status: { ...cur.status, ...status, observedGeneration: cur.metadata.generation ?? 0, lastReconciled: new Date().toISOString() } }),
+      // Rebuild details are replaced, not merged: a finished rebuild must not linger; the replacement count carries over.
+      (cur) => kube.replaceVolumeStatus({ ...cur, status: { replacements: cur.status?.replacements ?? 0, ...status, observedGeneration: cur.metadata.generation ?? 0, lastReconciled: new Date().toISOString() } }),
     ).catch((err: unknown) => {
       if (!isNotFound(err)) throw err;
     });

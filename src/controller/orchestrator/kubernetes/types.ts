@@ -1,4 +1,4 @@
-/** The TriremeVolume resource as the orchestrator reads and writes it (deploy/base/crd-triremevolume.yaml). */
+/** The TriremeVolume resource as the orchestrator reads and writes it (deploy/kustomize/base/crd-triremevolume.yaml). */
 
 export interface ReplicaPlacement {
   readonly index: number;

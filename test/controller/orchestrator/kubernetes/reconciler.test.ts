@@ -67,6 +67,12 @@ describe('Reconciler against the fake API server', () => {
     assert.equal(cr().status?.replacements, 1);
     assert.equal(cr().status?.rebuildPercent, 25);
     await r.stop();
+    // The rebuild completes: the newcomer is RW and no rebuild record lingers in status.
+    control?.log.splice(0);
+    await h.newReconciler().reconcileAll();
+    assert.equal(cr().status?.state, 'healthy');
+    assert.equal(cr().status?.rebuild, undefined);
+    assert.equal(cr().status?.replacements, 1);
   });
 
   test('watches that the server ends are restarted, and a deleted controller Deployment comes back', async () => {
