@@ -1,4 +1,5 @@
 import { quorum } from '../../../../src/controller/engine/ack-policy';
+import type { EngineTuning } from '../../../../src/controller/engine/engine-config';
 import type { VolumeEngine } from '../../../../src/controller/engine/volume-engine';
 import { Oracle } from './oracle';
 import { Rng } from './sim-clock';
@@ -67,9 +68,13 @@ export class Schedule {
   private snapCount = 0;
   readonly stats: ScheduleStats = { acked: 0, failed: 0, reads: 0, controllerRestarts: 0, staleWrites: 0 };
 
+  /** Some schedules throttle rebuilds so the copy overlaps many writes, snapshots and faults. */
+  private readonly tuning: Partial<EngineTuning>;
+
   constructor(private readonly seed: number) {
     this.rng = new Rng(seed ^ 0x5eed);
     const count = this.rng.pick([1, 2, 3, 3, 3, 3, 4, 5]);
+    this.tuning = { rebuildBytesPerSecond: this.rng.pick([0, 0, 16 * SIM_BLOCK, 64 * SIM_BLOCK]) };
     this.world = new World(seed, count, BLOCKS, [1, 12]);
   }
 
@@ -93,7 +98,7 @@ export class Schedule {
   }
 
   private async steps(steps: number): Promise<ScheduleStats> {
-    this.engine = await this.world.open();
+    this.engine = await this.world.open(this.tuning);
     for (let step = 0; step < steps; step++) {
       await this.act(pickAction(this.rng));
       await this.world.clock.advance(this.rng.between(0, 250));
@@ -259,12 +264,12 @@ export class Schedule {
     const previous = this.engine;
     let next: VolumeEngine;
     try {
-      next = await this.world.run(this.world.openEngine(), 40_000);
+      next = await this.world.run(this.world.openEngine(this.tuning), 40_000);
     } catch {
       // No quorum reachable under the current faults (open gave up after its
       // timeout): heal them and start again.
       this.world.healAll();
-      next = await this.world.run(this.world.openEngine(), 40_000);
+      next = await this.world.run(this.world.openEngine(this.tuning), 40_000);
     }
     this.old.push({ engine: previous, fencedAfter: this.gid });
     this.engine = next;
@@ -309,7 +314,7 @@ export class Schedule {
       // The newest engine stood down (it saw an epoch above its own): the
       // orchestrator would start a fresh controller.
       this.old.push({ engine: this.engine, fencedAfter: this.gid });
-      this.engine = await this.world.run(this.world.openEngine(), 40_000);
+      this.engine = await this.world.run(this.world.openEngine(this.tuning), 40_000);
     }
     try {
       await this.world.healthy(this.engine, 120_000);
