@@ -18,10 +18,16 @@ async function killedReplica(): Promise<string> {
   const dir = tempDir('trireme-corrupt-');
   dirs.push(dir);
   await new Promise<void>((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(__dirname, 'crash-child.js'), '--write-and-wait', dir, String(SEED), String(COUNT)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    child.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && child.kill('SIGKILL'));
+    const child = spawn(process.execPath, [path.join(__dirname, 'crash-child.js'), '--write-and-wait', dir, String(SEED), String(COUNT)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('ready\n')) child.kill('SIGKILL');
+    });
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', reject);
-    child.on('exit', (_code, signal) => (signal === 'SIGKILL' ? resolve() : reject(new Error('writer did not get ready'))));
+    child.on('exit', (code, signal) => (signal === 'SIGKILL' ? resolve() : reject(new Error(`writer exited with ${code} before getting ready: ${err}`))));
   });
   return dir;
 }
