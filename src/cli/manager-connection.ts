@@ -52,11 +52,15 @@ async function connect(dataDir: string): Promise<ManagerClient> {
  * stdout with --json, else the text `render` makes. Failures print a clear
  * message (and with --json an {"error":{code,message}} object) and set exit code 1.
  */
-export async function runOperator<T>(command: Command, action: (client: ManagerClient) => Promise<T>, render: (result: T) => string): Promise<void> {
+export async function runOperator<T>(command: Command, action: (client: ManagerClient) => Promise<T>, render: (result: T) => string, watchSeconds?: number): Promise<void> {
   const options = operatorOptions(command);
   let client: ManagerClient | undefined;
   try {
     client = await connect(options.data ?? defaultDataDir());
+    if (watchSeconds !== undefined) {
+      await watch(client, action, render, watchSeconds, options.json === true);
+      return;
+    }
     const result = await action(client);
     process.stdout.write(options.json ? `${JSON.stringify(result ?? {}, null, 2)}\n` : `${render(result)}\n`);
   } catch (err) {
@@ -67,5 +71,36 @@ export async function runOperator<T>(command: Command, action: (client: ManagerC
     process.exitCode = 1;
   } finally {
     client?.close();
+  }
+}
+
+/**
+ * Repeats an action every `seconds` until SIGINT/SIGTERM: on a terminal the
+ * screen is redrawn, otherwise each view follows the previous one; with
+ * --json one JSON document per line.
+ */
+async function watch<T>(client: ManagerClient, action: (client: ManagerClient) => Promise<T>, render: (result: T) => string, seconds: number, json: boolean): Promise<void> {
+  let stopped = false;
+  let wake: (() => void) | undefined;
+  const stop = (): void => {
+    stopped = true;
+    wake?.();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    while (!stopped) {
+      const result = await action(client);
+      if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
+      else if (process.stdout.isTTY) process.stdout.write(`\x1b[2J\x1b[H${render(result)}\n`);
+      else process.stdout.write(`${render(result)}\n\n`);
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        setTimeout(resolve, seconds * 1000);
+      });
+    }
+  } finally {
+    process.removeListener('SIGINT', stop);
+    process.removeListener('SIGTERM', stop);
   }
 }

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { InvalidArgumentError } from '../common/errors';
 import { formatSize, parseSize } from '../common/size';
 import type { VolumeMessage } from '../controller/manager/manager-client';
 import { addDataOption, addJsonOption, runOperator } from './manager-connection';
@@ -65,9 +66,16 @@ export function registerVolumeCommand(program: Command): Command {
   addJsonOption(volume.command('ls').alias('list').description('list volumes')).action(async (_opts: unknown, cmd: Command) =>
     runOperator(cmd, (c) => c.listVolumes(), renderVolumeList),
   );
-  addJsonOption(volume.command('status <name>').description('state, replica modes, rebuild progress')).action(async (name: string, _opts: unknown, cmd: Command) =>
-    runOperator(cmd, (c) => c.getVolume(name), renderVolumeStatus),
-  );
+  addJsonOption(
+    volume
+      .command('status <name>')
+      .description('state, replica modes, rebuild progress')
+      .option('--watch [seconds]', 'refresh until interrupted (default every 2 s)'),
+  ).action(async (name: string, opts: { watch?: string | boolean }, cmd: Command) => {
+    const seconds = opts.watch === undefined ? undefined : opts.watch === true ? 2 : Number(opts.watch);
+    if (seconds !== undefined && !(seconds > 0)) throw new InvalidArgumentError(`invalid --watch "${String(opts.watch)}": a number of seconds`);
+    await runOperator(cmd, (c) => c.getVolume(name), renderVolumeStatus, seconds);
+  });
   addJsonOption(volume.command('expand <name>').description('grow a volume online').requiredOption('--size <size>', 'new capacity, e.g. 20G', sizeArg)).action(
     async (name: string, opts: { size: number }, cmd: Command) => runOperator(cmd, (c) => c.expandVolume(name, opts.size), (v) => `volume ${v.name} is now ${formatSize(v.sizeBytes)}`),
   );

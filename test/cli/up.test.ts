@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +7,7 @@ import { after, test } from 'node:test';
 import type { VolumeMessage } from '../../src/controller/manager/manager-client';
 import type { SnapshotView } from '../../src/controller/management/volume-control';
 import { requireTools } from '../support/host-tools';
-import { isAlive, qemuIo, randomPortBase, startTrireme, stopProcess, trireme, triremeJson, until } from './stack-helpers';
+import { isAlive, qemuIo, randomPortBase, startTrireme, stopProcess, trireme, triremeArgs, triremeJson, until } from './stack-helpers';
 
 const TOOLS = { 'qemu-io': 'qemu-utils' };
 const dataDir = mkdtempSync(join(tmpdir(), 'trireme-up-'));
@@ -49,6 +49,16 @@ test('trireme up: demo volume, operator commands, replica restart and rebuild, r
   qemuIo(url, 'write -P 0xa7 1M 2M');
   qemuIo(url, 'read -P 0xa7 1M 2M');
   qemuIo(url, 'read -P 0 0 1M');
+
+  // status --watch: one JSON view per line until interrupted.
+  const watcher = spawn(process.execPath, [...triremeArgs(), 'volume', 'status', 'demo', '--watch', '0.3', '--json', '--data', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let watched = '';
+  watcher.stdout.on('data', (d: Buffer) => (watched += d.toString()));
+  await until('three views', () => watched.split('\n').filter(Boolean).length, (n) => n >= 3, 30_000);
+  const watchExit = new Promise<number | null>((resolve) => watcher.once('exit', resolve));
+  watcher.kill('SIGINT');
+  assert.equal(await watchExit, 0);
+  for (const line of watched.split('\n').filter(Boolean)) assert.equal((JSON.parse(line) as VolumeMessage).name, 'demo');
 
   // Operator commands with --json.
   const created = triremeJson<VolumeMessage>(data(['volume', 'create', 'v2', '--size', '64M', '--replicas', '2']));
