@@ -159,7 +159,8 @@ test('operator commands without a manager fail clearly', () => {
   const empty = mkdtempSync(join(tmpdir(), 'trireme-nomanager-'));
   try {
     const result = trireme(['volume', 'ls', '--data', empty, '--json']);
-    assert.equal(result.status, 1);
+    assert.equal(result.status, 1, result.stderr);
+    assert.notEqual(result.stdout, '', `no JSON error on stdout; stderr: ${result.stderr}`);
     assert.equal(JSON.parse(result.stdout).error.code, 'ERR_MANAGER_NOT_RUNNING');
     assert.match(result.stderr, /the manager is not running .* start it with `trireme up/);
   } finally {
