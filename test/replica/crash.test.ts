@@ -80,7 +80,7 @@ class Model {
   }
 }
 
-test('SIGKILL at random points never loses a flushed or FUA write nor returns unwritten data', async () => {
+test('SIGKILL at random points never loses a flushed or FUA write nor returns unwritten data', { timeout: 240_000 }, async () => {
   const base = mkdtempSync(join(tmpdir(), 'trireme-crash-'));
   dirs.push(base);
   const dir = join(base, 'replica');

@@ -34,7 +34,7 @@ after(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-test('`trireme replica serve` with every listener prints its ports, serves, and stops cleanly on SIGTERM', async () => {
+test('`trireme replica serve` with every listener prints its ports, serves, and stops cleanly on SIGTERM', { timeout: 60_000 }, async () => {
   const run = trireme(['replica', 'serve', '--memory', '--size', '1M', '--volume-id', 'v1', '--listen', '127.0.0.1:0', '--grpc', '127.0.0.1:0', '--metrics', '127.0.0.1:0']);
   const ready = await run.ready;
   assert.equal(ready.volumeId, 'v1');
@@ -54,7 +54,7 @@ test('`trireme replica serve` with every listener prints its ports, serves, and 
   assert.match(stderr, /"msg":"replica stopped"/);
 });
 
-test('`trireme replica --dir` creates a replica, and reopens it without --size', async () => {
+test('`trireme replica --dir` creates a replica, and reopens it without --size', { timeout: 60_000 }, async () => {
   const base = mkdtempSync(join(tmpdir(), 'trireme-cli-'));
   dirs.push(base);
   const dir = join(base, 'r');
@@ -71,7 +71,7 @@ test('`trireme replica --dir` creates a replica, and reopens it without --size',
   assert.equal(e2.code, 0, e2.stderr);
 });
 
-test('bad invocations fail with a clear message and a non-zero exit', async () => {
+test('bad invocations fail with a clear message and a non-zero exit', { timeout: 60_000 }, async () => {
   const base = mkdtempSync(join(tmpdir(), 'trireme-cli-'));
   dirs.push(base);
   const noSize = await trireme(['replica', '--dir', join(base, 'empty'), '--listen', '127.0.0.1:0']).exit;

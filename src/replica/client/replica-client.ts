@@ -35,6 +35,8 @@ interface Pending {
 }
 
 const MAX_REQUEST_ID = 0xffffffff;
+// Deadlines use the monotonic clock: a wall-clock step must not time out (or immortalise) requests.
+const { performance } = globalThis;
 
 /**
  * The data-path client of one replica connection. Requests are pipelined and
@@ -53,7 +55,7 @@ export class ReplicaClient extends EventEmitter {
   private readonly timer: NodeJS.Timeout;
   private readonly log: Logger;
   private nextId = 1;
-  private lastHeard = Date.now();
+  private lastHeard = performance.now();
   private pingOutstanding = false;
   private drained: Promise<void> | undefined;
   private corked = false;
@@ -83,7 +85,7 @@ export class ReplicaClient extends EventEmitter {
   static async connect(options: ReplicaClientOptions): Promise<ReplicaClient> {
     const logger = (options.logger ?? silentLogger()).child({ replicaAddress: `${options.host}:${options.port}` });
     const timeoutMs = options.connectTimeoutMs ?? 5000;
-    const deadline = Date.now() + timeoutMs;
+    const deadline = performance.now() + timeoutMs;
     const socket = await new Promise<Socket>((resolve, reject) => {
       const s = connect({ host: options.host, port: options.port });
       const timer = setTimeout(() => {
@@ -104,7 +106,7 @@ export class ReplicaClient extends EventEmitter {
     // The connect timeout covers the handshake too: a peer that accepts but never greets is not a replica.
     const helloTimer = setTimeout(
       () => client.fail(new ReplicaClientError(ClientErrorCode.ConnectTimeout, `no hello from ${options.host}:${options.port} within ${timeoutMs} ms`)),
-      Math.max(0, deadline - Date.now()),
+      Math.max(0, deadline - performance.now()),
     );
     try {
       const reply = await client.request({ opcode: Opcode.Hello, requestId: 0 }, Buffer.from(options.volumeId ?? '', 'utf8'));
@@ -169,7 +171,7 @@ export class ReplicaClient extends EventEmitter {
     const requestId = this.allocateId();
     const header = encodeHeader({ ...fields, requestId }, payload);
     const reply = new Promise<Frame>((resolve, reject) => {
-      this.pending.set(requestId, { opcode: fields.opcode, deadline: Date.now() + this.requestTimeoutMs, resolve, reject });
+      this.pending.set(requestId, { opcode: fields.opcode, deadline: performance.now() + this.requestTimeoutMs, resolve, reject });
     });
     // Marked handled now: fail() may reject it while this request still waits for 'drain'.
     reply.catch(() => undefined);
@@ -213,7 +215,7 @@ export class ReplicaClient extends EventEmitter {
   }
 
   private onData(chunk: Buffer): void {
-    this.lastHeard = Date.now();
+    this.lastHeard = performance.now();
     try {
       this.decoder.push(chunk, (frame) => this.onFrame(frame));
     } catch (err) {
@@ -243,7 +245,7 @@ export class ReplicaClient extends EventEmitter {
 
   private sweep(): void {
     if (this.closedWith) return;
-    const now = Date.now();
+    const now = performance.now();
     const oldest = this.pending.values().next();
     if (!oldest.done && oldest.value.deadline <= now) {
       this.fail(new ReplicaClientError(ClientErrorCode.Timeout, `replica did not answer within ${this.requestTimeoutMs} ms`));

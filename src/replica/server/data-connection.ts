@@ -83,6 +83,7 @@ export class DataConnection {
   }
 
   private protocolFault(code: string, message: string): void {
+    if (this.socket.destroyed) return; // later frames of the same chunk: already reported
     this.log.warn({ code, reason: message }, 'protocol fault, closing data connection');
     this.ctx.metrics.protocolErrors.inc({ code });
     this.socket.destroy();

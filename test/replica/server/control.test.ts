@@ -22,7 +22,7 @@ async function readAll(client: ReplicaClient, epoch: number, size: number, snaps
 }
 
 for (const kind of [MEMORY, DISK]) {
-  describe(`gRPC control (${kind.name})`, () => {
+  describe(`gRPC control (${kind.name})`, { timeout: 60_000 }, () => {
     const size = 8 * MiB;
     let source: Harness;
     let target: Harness;
@@ -46,7 +46,7 @@ for (const kind of [MEMORY, DISK]) {
       await target.close();
     });
 
-    test('Status and SetEpoch; a lower epoch is refused with its stable code', async () => {
+    test('Status and SetEpoch; a lower epoch is refused with its stable code', { timeout: 60_000 }, async () => {
       const status = await control.status();
       assert.equal(status.volumeId, 'vol-c');
       assert.equal(status.state, 'ok');
@@ -56,7 +56,7 @@ for (const kind of [MEMORY, DISK]) {
       assert.equal((await targetControl.setEpoch(3)).epoch, 3, 'through the data port');
     });
 
-    test('TruncateAfter cuts a divergent tail', async () => {
+    test('TruncateAfter cuts a divergent tail', { timeout: 60_000 }, async () => {
       await data.write(3, 1, 0, blockPayload(0, 1));
       await data.write(3, 2, 0, blockPayload(0, 2));
       const after = await control.truncateAfter(1, 3);
@@ -65,7 +65,7 @@ for (const kind of [MEMORY, DISK]) {
       await assert.rejects(control.truncateAfter(0, 2), { code: 'ERR_STALE_EPOCH' }, 'fenced');
     });
 
-    test('snapshots: create, list, read, revert, delete, with mapped errors', async () => {
+    test('snapshots: create, list, read, revert, delete, with mapped errors', { timeout: 60_000 }, async () => {
       await data.write(3, 11, 0, blockPayload(0, 1, 4));
       await data.write(3, 12, 4 * 4096, blockPayload(4, 2, 4));
       const snap = await control.createSnapshot('s1', 3, 13);
@@ -84,7 +84,7 @@ for (const kind of [MEMORY, DISK]) {
       assert.deepEqual(await control.listSnapshots(), []);
     });
 
-    test('ExportRecords streams a delta the target applies; ExportImage a full copy', async () => {
+    test('ExportRecords streams a delta the target applies; ExportImage a full copy', { timeout: 60_000 }, async () => {
       for (let i = 0; i < 64; i++) await data.write(3, 100 + i, (i % 32) * 4096 * 8, blockPayload((i % 32) * 8, 100 + i, 8));
       await data.unmap(3, 200, 4096 * 8, 4096 * 8);
       await data.flush(3);
@@ -110,7 +110,7 @@ for (const kind of [MEMORY, DISK]) {
       }
     });
 
-    test('a slow consumer of a large export gets every byte (flow control, not buffering)', async () => {
+    test('a slow consumer of a large export gets every byte (flow control, not buffering)', { timeout: 60_000 }, async () => {
       const big = blockPayload(0, 9, 256);
       for (let i = 0; i < 8; i++) await data.write(3, 1000 + i, i * MiB, big);
       let bytes = 0;
@@ -121,14 +121,14 @@ for (const kind of [MEMORY, DISK]) {
       assert.equal(bytes, 8 * MiB);
     });
 
-    test('apply streams are fenced and verify their checksums', async () => {
+    test('apply streams are fenced and verify their checksums', { timeout: 60_000 }, async () => {
       const rec: LogRecord = { type: 'write', epoch: 3, seq: 5000, offset: 0, data: blockPayload(0, 5000) };
       await assert.rejects(targetControl.applyRecords(2, [rec]), { code: 'ERR_STALE_EPOCH' });
       const ext: ImageExtent = { type: 'zero', offset: size, length: 4096, seq: 5001 };
       await assert.rejects(targetControl.applyExtents(3, [ext]), { code: 'ERR_OUT_OF_RANGE', grpcCode: 11 });
     });
 
-    test('Resize grows the volume; TruncateAfter and Compact answer', async () => {
+    test('Resize grows the volume; TruncateAfter and Compact answer', { timeout: 60_000 }, async () => {
       assert.equal((await control.resize(size * 2, 3)).size, size * 2);
       assert.equal((await data.ping()).epoch, 3);
       const compacted = await control.compact();
@@ -140,7 +140,7 @@ for (const kind of [MEMORY, DISK]) {
 }
 
 for (const kind of [MEMORY, DISK]) {
-  test(`a delta rebuild interleaved with live writes ends identical to the source (${kind.name})`, async () => {
+  test(`a delta rebuild interleaved with live writes ends identical to the source (${kind.name})`, { timeout: 60_000 }, async () => {
     const size = 2 * MiB;
     const source = await startHarness(kind, { size });
     const target = await startHarness(kind, { size });
@@ -179,14 +179,14 @@ for (const kind of [MEMORY, DISK]) {
   });
 }
 
-describe('metrics, health and the error state', () => {
+describe('metrics, health and the error state', { timeout: 60_000 }, () => {
   let h: Harness;
   before(async () => {
     h = await startHarness(MEMORY, { http: true });
   });
   after(async () => h.close());
 
-  test('/metrics exposes the data-path metrics; /healthz follows the store state', async () => {
+  test('/metrics exposes the data-path metrics; /healthz follows the store state', { timeout: 60_000 }, async () => {
     const client = await ReplicaClient.connect({ host: '127.0.0.1', port: h.server.dataPort });
     try {
       await client.write(0, 1, 0, blockPayload(0, 1));
@@ -210,7 +210,7 @@ describe('metrics, health and the error state', () => {
   });
 });
 
-test('a delta older than the compacted log is NOT_FOUND (memory store)', async () => {
+test('a delta older than the compacted log is NOT_FOUND (memory store)', { timeout: 60_000 }, async () => {
   const h = await startHarness(MEMORY, {});
   const control = new ReplicaControlClient(`127.0.0.1:${h.server.dataPort}`);
   const data = await ReplicaClient.connect({ host: '127.0.0.1', port: h.server.dataPort });
@@ -226,7 +226,7 @@ test('a delta older than the compacted log is NOT_FOUND (memory store)', async (
   }
 });
 
-test('an export stream pulls from the store only as fast as the client reads', async () => {
+test('an export stream pulls from the store only as fast as the client reads', { timeout: 60_000 }, async () => {
   const RECORDS = 600;
   const RECORD = 64 * 1024;
   let pulled = 0;

@@ -30,7 +30,7 @@ async function rawConnection(port: number): Promise<{ socket: Socket; frames: Fr
 }
 
 for (const kind of [MEMORY, DISK]) {
-  describe(`data path over TCP (${kind.name})`, () => {
+  describe(`data path over TCP (${kind.name})`, { timeout: 60_000 }, () => {
     let h: Harness;
     let client: ReplicaClient;
 
@@ -50,7 +50,7 @@ for (const kind of [MEMORY, DISK]) {
       assert.equal(typeof client.hello.replicaId, 'string');
     });
 
-    test('write, read, unmap, flush and ping', async () => {
+    test('write, read, unmap, flush and ping', { timeout: 60_000 }, async () => {
       assert.ok((await client.read(0, 0, 8192)).equals(Buffer.alloc(8192)), 'unwritten blocks read as zeros');
       await client.write(0, 1, 4096, blockPayload(1, 1));
       await client.write(0, 2, 8192, blockPayload(2, 1, 2), { fua: true });
@@ -64,7 +64,7 @@ for (const kind of [MEMORY, DISK]) {
       assert.equal(ping.durableSeq, 3, 'flushed');
     });
 
-    test('many pipelined requests complete, each with its own reply', async () => {
+    test('many pipelined requests complete, each with its own reply', { timeout: 60_000 }, async () => {
       const base = 1000;
       let maxPending = 0;
       const writes = Array.from({ length: 600 }, (_, i) => {
@@ -79,7 +79,7 @@ for (const kind of [MEMORY, DISK]) {
       reads.forEach((r, b) => assert.deepEqual(identifyBlock(r), { block: b, version: b + 400 }));
     });
 
-    test('bad requests get a status and the connection keeps serving', async () => {
+    test('bad requests get a status and the connection keeps serving', { timeout: 60_000 }, async () => {
       await assert.rejects(client.write(0, 5000, 16 * 1024 * 1024, blockPayload(0, 1)), { code: 'ERR_OUT_OF_RANGE' });
       await assert.rejects(client.read(0, 100, 4096), { code: 'ERR_MISALIGNED' });
       await assert.rejects(client.read(0, 0, 4096, 'no-such-snapshot'), { code: 'ERR_NOT_FOUND' });
@@ -88,11 +88,11 @@ for (const kind of [MEMORY, DISK]) {
       assert.ok((await client.ping()).lastSeq > 0);
     });
 
-    test('a wrong volume id is refused at hello', async () => {
+    test('a wrong volume id is refused at hello', { timeout: 60_000 }, async () => {
       await assert.rejects(ReplicaClient.connect({ host: '127.0.0.1', port: h.server.dataPort, volumeId: 'another-volume' }), { code: 'ERR_VOLUME_MISMATCH' });
     });
 
-    test('requests before hello are refused with NotReady; a bad payload CRC gets ChecksumMismatch and writes nothing', async () => {
+    test('requests before hello are refused with NotReady; a bad payload CRC gets ChecksumMismatch and writes nothing', { timeout: 60_000 }, async () => {
       const raw = await rawConnection(h.server.dataPort);
       raw.socket.write(encodeFrame({ opcode: Opcode.Read, requestId: 7, offset: 0, length: 4096 }));
       assert.equal((await raw.next()).status, Status.NotReady);
@@ -113,7 +113,7 @@ for (const kind of [MEMORY, DISK]) {
       raw.socket.destroy();
     });
 
-    test('garbage closes only the connection that sent it, with one log line', async () => {
+    test('garbage closes only the connection that sent it, with one log line', { timeout: 60_000 }, async () => {
       for (let i = 0; i < 5; i++) {
         const raw = await rawConnection(h.server.dataPort);
         const junk = Buffer.alloc(200 + i * 37);
@@ -129,7 +129,7 @@ for (const kind of [MEMORY, DISK]) {
       assert.deepEqual(identifyBlock(await client.read(0, 0, 4096)), { block: 0, version: 6000 });
     });
 
-    test('older epochs are refused once the replica has promised a newer one (fencing)', async () => {
+    test('older epochs are refused once the replica has promised a newer one (fencing)', { timeout: 60_000 }, async () => {
       const control = new ReplicaControlClient(`127.0.0.1:${h.server.dataPort}`);
       try {
         await control.setEpoch(5);
@@ -153,8 +153,8 @@ for (const kind of [MEMORY, DISK]) {
   });
 }
 
-describe('server backpressure', () => {
-  test('reading pauses while in-flight requests are over budget', async () => {
+describe('server backpressure', { timeout: 60_000 }, () => {
+  test('reading pauses while in-flight requests are over budget', { timeout: 60_000 }, async () => {
     const h = await startHarness(MEMORY, { data: { maxInflightRequests: 4 } });
     const store = h.store;
     const realWrite = store.write.bind(store);

@@ -47,7 +47,7 @@ function hostileBytes(r: () => number): Buffer {
   return bytes;
 }
 
-test('hostile connections are closed one by one while a good client keeps its data and service', async () => {
+test('hostile connections are closed one by one while a good client keeps its data and service', { timeout: 60_000 }, async () => {
   const h = await startHarness(MEMORY, { size: 1024 * 1024 });
   const good = await ReplicaClient.connect({ host: '127.0.0.1', port: h.server.dataPort });
   try {
