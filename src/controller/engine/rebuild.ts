@@ -79,9 +79,18 @@ async function prepare(ctx: RebuildContext, target: ReplicaSlot, source: Replica
     if (!kept && snap.seq <= base) await on(target, 'deleteSnapshot', () => target.link.deleteSnapshot(epoch, snap.name), epoch);
   }
   if (mine.lastSeq > base || base === 0) await on(target, 'truncate', () => target.link.truncateAfter(epoch, base), epoch);
-  if (mine.size !== ctx.size()) await on(target, 'resize', () => target.link.resize(epoch, ctx.size()), epoch);
+  await grow(ctx, target, mine.size, epoch);
   await on(target, 'beginRebuild', () => target.link.beginRebuild(epoch, base), epoch);
   return base;
+}
+
+/**
+ * Grows the target to the volume's size. A target larger than the volume
+ * holds a resize that failed elsewhere; volumes never shrink, so it keeps it.
+ */
+async function grow(ctx: RebuildContext, target: ReplicaSlot, current: number, epoch: number): Promise<void> {
+  const size = ctx.size();
+  if (current < size) await on(target, 'resize', () => target.link.resize(epoch, size), epoch);
 }
 
 /** Keeps the copy under its byte budget so the volume keeps serving. */
@@ -223,6 +232,8 @@ export async function rebuildReplica(ctx: RebuildContext, target: ReplicaSlot, s
     if (progress.kind === 'full') await copyFull(ctx, target, source, join, progress, live, epoch);
     else await copyDelta(ctx, target, source, base, join, progress, live, epoch);
     const theirs = await on(source, 'status', () => source.link.status(), epoch);
+    // A resize sent before the join did not reach the target.
+    await grow(ctx, target, (await on(target, 'status', () => target.link.status(), epoch)).size, epoch);
     await on(target, 'finishRebuild', () => target.link.finishRebuild(epoch, join - 1, clipRuns(theirs.runs, join - 1)), epoch);
     await dropExtraSnapshots(target, source, epoch);
     live();

@@ -61,7 +61,11 @@ export async function establish(set: ReplicaSet, logger: Logger, wanted: () => b
   const chosen = await settleSource(answers, epoch);
   if (answers.length < need || !chosen || !wanted()) return undefined;
   const { source, slot: sourceSlot, top } = chosen;
-  const size = source.status.size;
+  // Resizes write no record, so a replica that missed one can still be the
+  // source; a resize that was acknowledged reached a quorum, which overlaps
+  // this one, and volumes only grow: the largest size is the volume's.
+  const size = Math.max(...answers.map((a) => a.status.size));
+  if (source.status.size < size && !(await sourceSlot.call('resize', () => sourceSlot.link.resize(epoch, size)).then(() => true, () => false))) return undefined;
   const sourceSnaps = snapshotKey(await sourceSlot.call('listSnapshots', () => sourceSlot.link.listSnapshots()));
   const whole = await Promise.all(answers.filter((a) => a.slot !== sourceSlot).map((a) => isWhole(a, source.status, sourceSnaps, size, epoch)));
   // Never step back: seqs an earlier epoch of this engine stamped stay used (invariant 2).

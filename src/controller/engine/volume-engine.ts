@@ -58,6 +58,8 @@ export class VolumeEngine implements BlockDevice {
   /** Snapshot create/delete/list/revert, cut as barriers in the write stream (invariant 7). */
   readonly snapshots: SnapshotManager;
   private capacity = 0;
+  /** The size a resize in flight is taking the volume to: a rebuild grows its target to it too. */
+  private growing = 0;
   private closed = false;
   private readonly set: ReplicaSet;
   private readonly slotsById: readonly ReplicaSlot[];
@@ -173,7 +175,7 @@ export class VolumeEngine implements BlockDevice {
     }
     if (target.generation !== generation || target.mode !== 'ERR') return;
     const full = this.needsFull.has(target.id);
-    const outcome = await rebuildReplica({ set: this.set, clock: this.clock, metrics: this.metrics, bytesPerSecond: this.tuning.rebuildBytesPerSecond, blockSize: this.blockSize, size: () => this.capacity }, target, source, full);
+    const outcome = await rebuildReplica({ set: this.set, clock: this.clock, metrics: this.metrics, bytesPerSecond: this.tuning.rebuildBytesPerSecond, blockSize: this.blockSize, size: () => Math.max(this.capacity, this.growing) }, target, source, full);
     if (outcome === 'needs-full') this.needsFull.add(target.id);
     if (outcome === 'done') this.needsFull.delete(target.id);
   }
@@ -270,8 +272,9 @@ export class VolumeEngine implements BlockDevice {
     if (!Number.isSafeInteger(newSize) || newSize <= 0 || newSize % this.blockSize !== 0) throw new InvalidArgumentError(`size ${newSize} is not a positive multiple of ${this.blockSize}`);
     if (newSize < this.capacity) throw new InvalidArgumentError(`shrinking a volume (${this.capacity} -> ${newSize}) is not supported`);
     if (newSize === this.capacity) return;
+    this.growing = Math.max(this.growing, newSize);
     await this.set.mutate('resize', false, (slot, epoch) => slot.link.resize(epoch, newSize));
-    this.capacity = newSize;
+    this.capacity = Math.max(this.capacity, newSize);
     for (const listener of this.resizeListeners) listener(newSize);
   }
 

@@ -16,7 +16,7 @@ export interface ScheduleStats {
   staleWrites: number;
 }
 
-type Action = 'write' | 'unmap' | 'read' | 'flush' | 'snapshot' | 'delete-snapshot' | 'crash' | 'restart' | 'stop' | 'resume' | 'partition' | 'heal' | 'compact' | 'controller' | 'stale-write';
+type Action = 'write' | 'unmap' | 'read' | 'flush' | 'snapshot' | 'delete-snapshot' | 'crash' | 'restart' | 'stop' | 'resume' | 'partition' | 'heal' | 'compact' | 'controller' | 'stale-write' | 'resize';
 
 const WEIGHTS: Array<[Action, number]> = [
   ['write', 30],
@@ -34,6 +34,7 @@ const WEIGHTS: Array<[Action, number]> = [
   ['compact', 1],
   ['controller', 2],
   ['stale-write', 2],
+  ['resize', 1],
 ];
 
 function pickAction(rng: Rng): Action {
@@ -150,6 +151,10 @@ export class Schedule {
         return;
       case 'controller':
         return this.restartController();
+      case 'resize':
+        // Grows past the blocks the schedule writes; every replica must follow, rebuilt ones included.
+        this.track(this.engine.resize(this.engine.size() + 4 * SIM_BLOCK));
+        return;
       case 'stale-write': {
         // A lingering old controller keeps sending writes: every one must fail (invariant 3).
         const lingering = this.old.filter((o) => !this.closedEngines.has(o.engine));
@@ -310,16 +315,17 @@ export class Schedule {
   private async finish(): Promise<void> {
     this.world.healAll();
     if (!(await this.world.clock.runUntil(() => this.pending.size === 0, 120_000))) fail(this.seed, 'operations still pending after healing');
-    if (this.engine.status().fenced) {
-      // The newest engine stood down (it saw an epoch above its own): the
-      // orchestrator would start a fresh controller.
-      this.old.push({ engine: this.engine, fencedAfter: this.gid });
-      this.engine = await this.world.run(this.world.openEngine(this.tuning), 40_000);
-    }
-    try {
-      await this.world.healthy(this.engine, 120_000);
-    } catch (err) {
-      fail(this.seed, (err as Error).message);
+    // The newest engine may stand down (it saw an epoch above its own, maybe
+    // from its own failed recovery): the orchestrator starts a fresh one.
+    for (let attempt = 0; ; attempt++) {
+      if (this.engine.status().fenced) {
+        this.old.push({ engine: this.engine, fencedAfter: this.gid });
+        this.engine = await this.world.run(this.world.openEngine(this.tuning), 40_000);
+      }
+      const engine = this.engine;
+      const settled = await this.world.clock.runUntil(() => engine.status().fenced || engine.status().replicas.every((r) => r.mode === 'RW'), 120_000);
+      if (settled && !engine.status().fenced) break;
+      if (!settled || attempt >= 3) fail(this.seed, `engine did not heal: ${JSON.stringify(engine.status())}`);
     }
     this.checkContent('at the end');
     const [first, ...rest] = this.world.replicas;
@@ -337,6 +343,8 @@ export class Schedule {
       if (names(first) !== names(r)) fail(this.seed, `snapshots differ: ${first.id} [${names(first)}] ${r.id} [${names(r)}]`);
     }
     this.checkSnapshots('at the end');
+    // A replica may be larger than the volume when a resize failed after reaching it; never smaller.
+    for (const r of this.world.replicas) if (r.size < this.engine.size()) fail(this.seed, `${r.id} has size ${r.size}, the volume ${this.engine.size()}`);
     for (const link of this.world.links.values()) {
       for (const l of link) {
         for (let i = 1; i < l.sentSeqs.length; i++) if (l.sentSeqs[i] <= l.sentSeqs[i - 1]) fail(this.seed, `seq ${l.sentSeqs[i]} sent after ${l.sentSeqs[i - 1]} to ${l.id}`);
