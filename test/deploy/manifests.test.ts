@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { controllerDeployment, controllerService, replicaDeployment, replicaService, chapSecret } from '../../src/controller/orchestrator/kubernetes/manifests';
 import type { TriremeVolume } from '../../src/controller/orchestrator/kubernetes';
 import { loadYamlFile, render, REPO, type Manifest } from './kustomize';
-import { validateAgainstCrd, validateBuiltin, validateSnapshotClass } from './schemas';
+import { validateAgainstCrd, validateBuiltin, validateSnapshot, validateSnapshotClass } from './schemas';
 
 const base = render(join(REPO, 'deploy/kustomize/base'));
 const microk8s = render(join(REPO, 'deploy/kustomize/overlays/microk8s'));
@@ -20,8 +20,10 @@ function yamlFiles(dir: string): string[] {
 async function validate(m: Manifest, where: string): Promise<void> {
   if (m.kind === 'TriremeVolume') {
     assert.deepEqual(validateAgainstCrd(crd, m), [], `${where}: TriremeVolume ${m.metadata.name}`);
-  } else if (m.kind === 'VolumeSnapshotClass' || m.kind === 'VolumeSnapshot') {
-    if (m.kind === 'VolumeSnapshotClass') assert.deepEqual(validateSnapshotClass(m), [], `${where}: ${m.metadata.name}`);
+  } else if (m.kind === 'VolumeSnapshotClass') {
+    assert.deepEqual(validateSnapshotClass(m), [], `${where}: ${m.metadata.name}`);
+  } else if (m.kind === 'VolumeSnapshot') {
+    assert.deepEqual(validateSnapshot(m), [], `${where}: ${m.metadata.name}`);
   } else {
     assert.equal(await validateBuiltin(m), true, `${where}: ${m.apiVersion} ${m.kind} is not a Kubernetes built-in kind`);
   }
@@ -112,5 +114,16 @@ describe('deploy/ manifests against the Kubernetes 1.34 OpenAPI schemas (offline
     assert.ok(plugin?.volumeMounts.some((v) => v.mountPropagation === 'Bidirectional'));
     const replica = replicaDeployment(sample, 1, 'pi-2', { namespace: 'n', image: 'i', dataRoot: '/d', serviceAccount: 's' });
     assert.equal(replica.spec?.template.spec?.containers[0].securityContext?.runAsNonRoot, true);
+  });
+
+  test('the Grafana dashboard queries only metrics Trireme exports', () => {
+    const dashboard = JSON.parse(readFileSync(join(REPO, 'deploy/examples/grafana-dashboard.json'), 'utf8')) as { panels: Array<{ targets: Array<{ expr: string }> }> };
+    const sources = readdirSync(join(REPO, 'src'), { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.ts'))
+      .map((f) => readFileSync(join(REPO, 'src', f), 'utf8'))
+      .join('\n');
+    const used = new Set(dashboard.panels.flatMap((p) => p.targets.flatMap((t) => t.expr.match(/trireme_[a-z_]+/g) ?? [])));
+    assert.ok(used.size >= 12);
+    for (const metric of used) assert.ok(sources.includes(`'${metric.replace(/_bucket$/, '')}'`), `${metric} is not defined in src`);
   });
 });

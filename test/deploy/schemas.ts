@@ -63,3 +63,34 @@ export function validateSnapshotClass(object: unknown): string[] {
   if (validate(object)) return [];
   return (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message ?? ''}`);
 }
+
+/** VolumeSnapshot (snapshot.storage.k8s.io/v1): exactly one source, as the upstream CRD's validation rule requires. */
+export const VOLUME_SNAPSHOT_SCHEMA = {
+  type: 'object',
+  required: ['apiVersion', 'kind', 'metadata', 'spec'],
+  properties: {
+    apiVersion: { const: 'snapshot.storage.k8s.io/v1' },
+    kind: { const: 'VolumeSnapshot' },
+    metadata: { type: 'object', required: ['name'] },
+    spec: {
+      type: 'object',
+      required: ['source'],
+      additionalProperties: false,
+      properties: {
+        volumeSnapshotClassName: { type: 'string' },
+        source: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { persistentVolumeClaimName: { type: 'string' }, volumeSnapshotContentName: { type: 'string' } },
+          oneOf: [{ required: ['persistentVolumeClaimName'] }, { required: ['volumeSnapshotContentName'] }],
+        },
+      },
+    },
+  },
+};
+
+export function validateSnapshot(object: unknown): string[] {
+  const validate = ajv.compile(VOLUME_SNAPSHOT_SCHEMA);
+  if (validate(object)) return [];
+  return (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message ?? ''}`);
+}
