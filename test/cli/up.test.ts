@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import type { VolumeMessage } from '../../src/controller/manager/manager-client';
 import type { SnapshotView } from '../../src/controller/management/volume-control';
+import { CsiTestClient } from '../node/support/csi-client';
 import { requireTools } from '../support/host-tools';
 import { isAlive, qemuIo, randomPortBase, startTrireme, stopProcess, trireme, triremeArgs, triremeJson, until } from './stack-helpers';
 
@@ -49,6 +50,27 @@ test('trireme up: demo volume, operator commands, replica restart and rebuild, r
   qemuIo(url, 'write -P 0xa7 1M 2M');
   qemuIo(url, 'read -P 0xa7 1M 2M');
   qemuIo(url, 'read -P 0 0 1M');
+
+  // The CSI driver on DATA/csi.sock shares the stack's records: a CSI volume is a `trireme volume`.
+  assert.match(banner, new RegExp(`CSI driver csi\\.trireme\\.io on unix://${dataDir.replace(/[.]/g, '\\.')}/csi\\.sock`));
+  const csi = new CsiTestClient(join(dataDir, 'csi.sock'));
+  try {
+    assert.equal((await csi.call<{ name: string }>('Identity', 'GetPluginInfo')).name, 'csi.trireme.io');
+    const { volume } = await csi.call<{ volume: { volume_id: string; volume_context: Record<string, string> } }>('Controller', 'CreateVolume', {
+      name: 'pvc-up',
+      capacity_range: { required_bytes: 16 * 1024 * 1024 },
+      volume_capabilities: [{ mount: { fs_type: 'ext4' }, access_mode: { mode: 'SINGLE_NODE_WRITER' } }],
+      parameters: { replicaCount: '1' },
+    });
+    const viaCli = triremeJson<VolumeMessage>(data(['volume', 'status', volume.volume_id]));
+    remember(viaCli);
+    assert.equal(viaCli.portal, volume.volume_context.portal);
+    assert.equal(viaCli.iqn, volume.volume_context.iqn);
+    await csi.call('Controller', 'DeleteVolume', { volume_id: volume.volume_id });
+    assert.deepEqual(triremeJson<VolumeMessage[]>(data(['volume', 'ls'])).map((v) => v.name), ['demo']);
+  } finally {
+    csi.close();
+  }
 
   // status --watch: one JSON view per line until interrupted.
   const watcher = spawn(process.execPath, [...triremeArgs(), 'volume', 'status', 'demo', '--watch', '0.3', '--json', '--data', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
