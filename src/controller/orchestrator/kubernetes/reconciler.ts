@@ -52,15 +52,23 @@ export class Reconciler {
    * Gone for a too-old resourceVersion); each end restarts from a fresh list
    * after a short pause, and the pass that follows catches anything missed.
    */
-  private async watch(path: string, what: string): Promise<void> {
+  private async watch(path: string, what: string, failures = 0): Promise<void> {
     if (this.stopped) return;
+    let events = 0;
     const restart = (err: unknown): void => {
       if (this.stopped) return;
-      if (err) this.options.logger.warn({ err: String(err), what }, 'watch ended, restarting');
-      setTimeout(() => void this.watch(path, what).catch(restart), 500).unref();
+      // A watch that delivered events ended normally; one that keeps failing (API server away) backs off up to 30 s.
+      const streak = err && events === 0 ? failures + 1 : 0;
+      if (err) this.options.logger.warn({ err: String(err), what, failures: streak }, 'watch ended, restarting');
+      const delay = Math.min(30_000, 500 * 2 ** Math.min(streak, 6));
+      setTimeout(() => void this.watch(path, what, streak).catch(restart), delay).unref();
       this.trigger();
     };
-    const abort = await this.options.kube.watcher.watch(path, { allowWatchBookmarks: true }, () => this.trigger(), restart);
+    const onEvent = (): void => {
+      events++;
+      this.trigger();
+    };
+    const abort = await this.options.kube.watcher.watch(path, { allowWatchBookmarks: true }, onEvent, restart);
     this.aborts.push(abort);
   }
 
