@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { TriremeError } from '../../common/errors';
 import type { ImageExtent, LogRecord, ReplicaInfo, SnapshotInfo } from '../store-types';
 import {
+  CONTROL_KEEPALIVE,
   ERROR_CODE_KEY,
   MAX_CONTROL_MESSAGE,
   controlService,
@@ -49,11 +50,13 @@ export class ReplicaControlClient {
   private readonly raw: RawClient;
   private readonly deadlineMs: number;
 
-  constructor(address: string, options: { deadlineMs?: number } = {}) {
+  constructor(address: string, options: { deadlineMs?: number; keepaliveTimeMs?: number; keepaliveTimeoutMs?: number } = {}) {
     const Ctor = controlService();
     this.raw = new Ctor(address, grpc.credentials.createInsecure(), {
       'grpc.max_receive_message_length': MAX_CONTROL_MESSAGE,
       'grpc.max_send_message_length': MAX_CONTROL_MESSAGE,
+      'grpc.keepalive_time_ms': options.keepaliveTimeMs ?? CONTROL_KEEPALIVE['grpc.keepalive_time_ms'],
+      'grpc.keepalive_timeout_ms': options.keepaliveTimeoutMs ?? CONTROL_KEEPALIVE['grpc.keepalive_timeout_ms'],
     }) as unknown as RawClient;
     this.deadlineMs = options.deadlineMs ?? 30_000;
   }

@@ -3,6 +3,7 @@ import { TriremeError } from '../../common/errors';
 import { StoreErrorCode } from '../store-types';
 import type { LogRecord, ImageExtent } from '../store-types';
 import {
+  CONTROL_KEEPALIVE,
   MAX_CONTROL_MESSAGE,
   controlService,
   extentFromMessage,
@@ -89,7 +90,7 @@ export function controlHandlers(ctx: ReplicaContext): grpc.UntypedServiceImpleme
 
 /** Starts a gRPC server with the control service on host:port (port 0 picks one). */
 export async function startControlServer(ctx: ReplicaContext, host: string, port: number): Promise<{ port: number; close(): Promise<void> }> {
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_CONTROL_MESSAGE, 'grpc.max_send_message_length': MAX_CONTROL_MESSAGE });
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_CONTROL_MESSAGE, 'grpc.max_send_message_length': MAX_CONTROL_MESSAGE, ...CONTROL_KEEPALIVE });
   server.addService(controlService().service, controlHandlers(ctx));
   const bound = await new Promise<number>((resolve, reject) => {
     const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;

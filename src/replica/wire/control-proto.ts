@@ -15,6 +15,12 @@ import type { ImageExtent, LogRecord, ReplicaInfo, SnapshotInfo } from '../store
 export const CONTROL_SERVICE = 'trireme.replica.v1.ReplicaControl';
 /** Rebuild messages carry up to one store record or extent; leave room above the largest write. */
 export const MAX_CONTROL_MESSAGE = 64 * 1024 * 1024;
+/**
+ * HTTP/2 keepalive for both ends: export and apply streams carry no deadline
+ * (a full rebuild may take hours), so a peer that vanishes without a reset
+ * (cable pulled, host frozen) is detected by unanswered pings instead.
+ */
+export const CONTROL_KEEPALIVE = { 'grpc.keepalive_time_ms': 15_000, 'grpc.keepalive_timeout_ms': 10_000 } as const;
 /** Trailer that carries a failure's stable code next to the gRPC status. */
 export const ERROR_CODE_KEY = 'trireme-error-code';
 
