@@ -7,7 +7,7 @@ import { Command } from 'commander';
 import { parseSize } from '../src/common/size';
 import { startTgtd } from '../test/support/tgtd';
 import { startTriremeTarget } from '../test/support/trireme-target';
-import { fioHasLibiscsi, runFio, type FioJob, type FioResult } from './lib/fio';
+import { DEPTH_NOTE, fioHasLibiscsi, runFio, type FioJob, type FioResult } from './lib/fio';
 import { median, ratio } from './lib/stats';
 import { renderTable, type Cell } from './lib/table';
 
@@ -183,7 +183,7 @@ async function main(argv: string[]): Promise<void> {
   const byKind = await runPaired(sides, o.file, size, jobs, repeat, runtimeSec, rampSec);
   const { text, rows } = report(jobs, sides.map((s) => s.label), byKind);
   const load = `load average ${loadBefore.toFixed(1)} before, ${loadavg()[0].toFixed(1)} after, on ${cpus().length} CPUs`;
-  process.stdout.write(`${text}\nsize ${o.size}, ${runtimeSec} s + ${rampSec} s ramp per run, median of ${repeat}; total ${((Date.now() - started) / 1000).toFixed(0)} s; ${load}\n`);
+  process.stdout.write(`${text}\n${DEPTH_NOTE}\nsize ${o.size}, ${runtimeSec} s + ${rampSec} s ramp per run, median of ${repeat}; total ${((Date.now() - started) / 1000).toFixed(0)} s; ${load}\n`);
   if (o.json) writeFileSync(o.json, JSON.stringify({ size, runtimeSec, rampSec, repeat, load, rows }, null, 2) + '\n');
 }
 

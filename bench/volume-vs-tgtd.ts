@@ -7,7 +7,7 @@ import { Command } from 'commander';
 import { parseSize } from '../src/common/size';
 import { startTgtd } from '../test/support/tgtd';
 import { MATRIX } from './target-vs-tgtd';
-import { fioArgs, fioHasLibiscsi, parseFioJson, runFio, type FioJob, type FioResult } from './lib/fio';
+import { DEPTH_NOTE, fioArgs, fioHasLibiscsi, parseFioJson, runFio, type FioJob, type FioResult } from './lib/fio';
 import { median, ratio } from './lib/stats';
 import { renderTable, type Cell } from './lib/table';
 
@@ -185,6 +185,7 @@ async function main(argv: string[]): Promise<void> {
       json.push({ job, file, tgtd, trireme });
     }
     process.stdout.write(`${renderTable(['job', 'file IOPS', 'tgtd IOPS', 'trireme IOPS', 'trireme/tgtd', 'trireme/file', 'trireme p99 us'], rows)}\n`);
+    process.stdout.write(`${DEPTH_NOTE}; ${runtimeSec} s + ${rampSec} s ramp per run, median of ${repeat}\n`);
     const idle = await idleFootprint(dir, parseSize(o.idleSize), 5000);
     const mib = (b: number): string => `${(b / 1024 / 1024).toFixed(1)} MiB`;
     process.stdout.write(`idle RSS with a ${o.idleSize} volume: controller ${mib(idle.controller)}, replicas ${idle.replicas.map(mib).join(', ')}\n`);

@@ -41,7 +41,23 @@ export function fioIscsiFilename(url: string): string {
   return url.replace(/:/g, '\\:');
 }
 
-/** The fio command line for one job (time-based with ramp, one process, JSON out). */
+/**
+ * How a job's queue depth is produced. fio 3.33 flags its libiscsi engine as
+ * synchronous and silently caps --iodepth at 1 ("queue depth will be capped at
+ * 1"), so depth N is made of N fio jobs (threads) at depth 1 each, reported as
+ * one group. Each job opens its own iSCSI session, so the target sees N
+ * commands in flight, as a multi-session initiator would produce. Every side of
+ * a comparison (tgtd, Trireme, raw file) gets the same arguments.
+ */
+export function depthArgs(iodepth: number): string[] {
+  const jobs = Math.max(1, Math.floor(iodepth));
+  return ['--iodepth=1', `--numjobs=${jobs}`, '--thread', '--group_reporting'];
+}
+
+/** One line for bench output saying how depth is produced. */
+export const DEPTH_NOTE = 'depth N = N fio threads x iodepth 1 (one iSCSI session each, group_reporting): fio 3.33 caps libiscsi at iodepth 1';
+
+/** The fio command line for one job (time-based with ramp, JSON out). */
 export function fioArgs(job: FioJob, options: FioRunOptions): string[] {
   const args = [
     `--name=${job.name}`,
@@ -49,8 +65,7 @@ export function fioArgs(job: FioJob, options: FioRunOptions): string[] {
     `--filename=${fioIscsiFilename(options.url)}`,
     `--rw=${job.rw}`,
     `--bs=${job.bs}`,
-    `--iodepth=${job.iodepth}`,
-    '--numjobs=1',
+    ...depthArgs(job.iodepth),
     '--time_based',
     `--runtime=${options.runtimeSec}`,
     `--ramp_time=${options.rampSec}`,

@@ -12,7 +12,9 @@ import { startTgtd, TGTD_TOOLS } from '../../support/tgtd';
 test('fio filenames escape every colon of the iSCSI URL', () => {
   assert.equal(fioIscsiFilename('iscsi://127.0.0.1:3260/iqn.2026-01.io.trireme:vol/0'), 'iscsi\\://127.0.0.1\\:3260/iqn.2026-01.io.trireme\\:vol/0');
   const args = fioArgs({ name: 'j', rw: 'randread', bs: 4096, iodepth: 32 }, { url: 'iscsi://h:1/iqn.x:y/0', runtimeSec: 5, rampSec: 1 });
-  assert.ok(args.includes('--ioengine=libiscsi') && args.includes('--iodepth=32') && args.includes('--ramp_time=1'));
+  assert.ok(args.includes('--ioengine=libiscsi') && args.includes('--ramp_time=1'));
+  // Depth 32 is 32 jobs at depth 1: fio caps its synchronous libiscsi engine at depth 1.
+  assert.ok(args.includes('--numjobs=32') && args.includes('--iodepth=1') && args.includes('--group_reporting'));
 });
 
 test('median and ratio', () => {
