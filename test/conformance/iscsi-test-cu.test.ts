@@ -19,6 +19,9 @@ const LU_BYTES = 128 * 1024 * 1024;
 const REPORT = process.env.TRIREME_CONFORMANCE_OUT ?? resolve(__dirname, '..', '..', 'conformance', 'iscsi-test-cu.json');
 // Set to `tgtd` to exercise the harness with tgtd on both sides.
 const SUBJECT = process.env.TRIREME_CONFORMANCE_SUBJECT ?? 'trireme';
+// Logical block size of the trireme LU (512 by default, like tgtd's), to run the
+// suite against a 4096-byte-block LU by hand.
+const BLOCK_SIZE = process.env.TRIREME_CONFORMANCE_BLOCK_SIZE;
 // A regular expression over test names, to investigate a few tests by hand.
 const FILTER = process.env.TRIREME_CONFORMANCE_FILTER ? new RegExp(process.env.TRIREME_CONFORMANCE_FILTER) : undefined;
 
@@ -41,7 +44,8 @@ async function runAgainstTgtd(tests: string[], dir: string, name: string): Promi
 /** Runs the tests against `trireme target`, restarting it (and recording a crash) whenever it dies. */
 async function runAgainstTrireme(tests: string[], dir: string, crashes: Crash[]): Promise<CuResult[]> {
   const file = sparseFile(dir, 'trireme.img');
-  const start = (): Promise<TriremeTarget> => startTriremeTarget({ device: `file:${file}`, size: String(LU_BYTES) });
+  const extraArgs = BLOCK_SIZE ? ['--block-size', BLOCK_SIZE] : [];
+  const start = (): Promise<TriremeTarget> => startTriremeTarget({ device: `file:${file}`, size: String(LU_BYTES), extraArgs });
   let target = await start();
   try {
     return await runTests(tests, {
