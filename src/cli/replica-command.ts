@@ -12,7 +12,7 @@ export interface ReplicaCommandDeps {
   createLogger(): Logger;
 }
 
-const SHUTDOWN_TIMEOUT_MS = 10_000;
+const EXIT_GUARD_MS = 5_000;
 
 interface ServeOptions {
   dir?: string;
@@ -78,15 +78,16 @@ async function serve(opts: ServeOptions, deps: ReplicaCommandDeps): Promise<void
   const ready = { event: 'ready', replicaId: info.replicaId, volumeId: info.volumeId, state: info.state, dataPort: server.dataPort, grpcPort: server.grpcPort, httpPort: server.httpPort ?? null };
   process.stdout.write(`${JSON.stringify(ready)}\n`);
   await shutdown;
-  // Neither a listener that will not close nor a stray handle may keep a stopping
-  // replica alive; the guard is unref'd, so a clean stop exits without waiting for it.
-  const guard = setTimeout(() => {
-    logger.error({ timeoutMs: SHUTDOWN_TIMEOUT_MS }, 'shutdown timed out, exiting');
+  // Closing may take a while (the disk store syncs and writes a last index
+  // checkpoint); a second signal exits at once (signals.ts).
+  await server.close();
+  // Once everything is closed, no stray handle may keep the process alive; the
+  // guard is unref'd, so a clean stop exits without waiting for it.
+  setTimeout(() => {
+    logger.error({ timeoutMs: EXIT_GUARD_MS }, 'process still alive after close, exiting');
     logger.flush();
     process.exit(1);
-  }, SHUTDOWN_TIMEOUT_MS);
-  guard.unref();
-  await server.close();
+  }, EXIT_GUARD_MS).unref();
   logger.flush();
 }
 
