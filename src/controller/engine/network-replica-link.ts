@@ -93,6 +93,13 @@ export class NetworkReplicaLink implements ReplicaLink {
   private readonly control: ReplicaControlClient;
   private readonly logger: Logger;
   private data: Promise<ReplicaClient> | undefined;
+  /**
+   * The data connection broke. Writes, unmaps and flushes then fail instead of
+   * opening a new one: a restarted replica must never receive seq 12 after
+   * missing 2-11 on the old connection. ping() (which the engine sends before
+   * a rebuild, or to an idle replica) opens the next connection.
+   */
+  private lost = false;
   private epoch = 0;
   private runs: EpochRun[] | undefined;
   private scanning: Promise<EpochRun[]> | undefined;
@@ -124,14 +131,17 @@ export class NetworkReplicaLink implements ReplicaLink {
       const connecting = ReplicaClient.connect({ host, port, volumeId: this.options.volumeId, requestTimeoutMs: this.options.timeoutMs, connectTimeoutMs: this.options.timeoutMs, logger: this.logger });
       this.data = connecting;
       const forget = (): void => {
-        if (this.data === connecting) this.data = undefined;
+        if (this.data !== connecting) return;
+        this.data = undefined;
+        this.lost = true;
       };
       connecting.then((c) => c.once('close', forget), forget);
     }
     return this.data;
   }
 
-  private async onData<T>(fn: (c: ReplicaClient) => Promise<T>): Promise<T> {
+  private async onData<T>(fn: (c: ReplicaClient) => Promise<T>, mutation = true): Promise<T> {
+    if (mutation && this.lost) throw new ReplicaLinkError(LinkErrorCode.Unreachable, this.id, 'data connection lost');
     try {
       return await fn(await this.client());
     } catch (err) {
@@ -166,11 +176,12 @@ export class NetworkReplicaLink implements ReplicaLink {
   }
 
   read(offset: number, length: number, snapshot?: string): Promise<Buffer> {
-    return this.onData((c) => c.read(this.epoch, offset, length, snapshot));
+    return this.onData((c) => c.read(this.epoch, offset, length, snapshot), false);
   }
 
   async ping(): Promise<void> {
-    await this.onData((c) => c.ping());
+    await this.onData((c) => c.ping(), false);
+    this.lost = false;
   }
 
   /**

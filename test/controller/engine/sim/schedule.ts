@@ -311,12 +311,8 @@ export class Schedule {
     }
   }
 
-  /** Heal everything, let the engine catch every replica up, then compare them all. */
-  private async finish(): Promise<void> {
-    this.world.healAll();
-    if (!(await this.world.clock.runUntil(() => this.pending.size === 0, 120_000))) fail(this.seed, 'operations still pending after healing');
-    // The newest engine may stand down (it saw an epoch above its own, maybe
-    // from its own failed recovery): the orchestrator starts a fresh one.
+  /** Runs until every replica is RW, starting a fresh engine if the newest one stood down. */
+  private async heal(): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       if (this.engine.status().fenced) {
         this.old.push({ engine: this.engine, fencedAfter: this.gid });
@@ -327,6 +323,19 @@ export class Schedule {
       if (settled && !engine.status().fenced) break;
       if (!settled || attempt >= 3) fail(this.seed, `engine did not heal: ${JSON.stringify(engine.status())}`);
     }
+  }
+
+  /** Heal everything, let the engine catch every replica up, then compare them all. */
+  private async finish(): Promise<void> {
+    this.world.healAll();
+    if (!(await this.world.clock.runUntil(() => this.pending.size === 0, 120_000))) fail(this.seed, 'operations still pending after healing');
+    // The newest engine may stand down (it saw an epoch above its own, maybe
+    // from its own failed recovery): the orchestrator starts a fresh one.
+    // Twice, a few heartbeats apart: a replica restarted while its slot sat
+    // idle in RW is noticed (and rebuilt) only at the next heartbeat.
+    await this.heal();
+    await this.world.clock.advance(3000);
+    await this.heal();
     this.checkContent('at the end');
     const [first, ...rest] = this.world.replicas;
     for (const r of rest) {

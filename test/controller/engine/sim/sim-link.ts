@@ -28,13 +28,18 @@ export class SimLink implements ReplicaLink {
   private replyTail = 0;
   private held: Held[] = [];
   private closed = false;
+  /** The data connection broke (process gone, reset); mutations fail until ping() reconnects. */
+  private lost = false;
+  private incarnation: number;
 
   constructor(
     readonly replica: SimReplica,
     private readonly clock: SimClock,
     private readonly rng: Rng,
     private readonly latency: [number, number] = [1, 8],
-  ) {}
+  ) {
+    this.incarnation = replica.incarnation;
+  }
 
   get id(): string {
     return this.replica.id;
@@ -42,16 +47,23 @@ export class SimLink implements ReplicaLink {
 
   /** Fails every held request, as a reset connection does, and carries on. */
   heal(): void {
+    if (this.held.length > 0) this.lost = true;
     this.faults.partitioned = false;
     const held = this.held;
     this.held = [];
     for (const h of held) h.reject(new ReplicaLinkError(LinkErrorCode.Unreachable, this.id, 'connection reset'));
   }
 
-  private exec<T>(fn: () => T): Promise<T> {
+  /**
+   * `connection`: 'data' requests travel on the ordered data connection and
+   * never reopen it (a restarted replica must not receive seq 12 after missing
+   * 2-11); 'reconnect' (ping) reopens it; 'control' is the gRPC channel, which
+   * reconnects by itself.
+   */
+  private exec<T>(fn: () => T, connection: 'data' | 'reconnect' | 'control' = 'control'): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      if (this.closed) {
-        reject(new ReplicaLinkError(LinkErrorCode.Unreachable, this.id, 'link closed'));
+      if (this.closed || (connection === 'data' && this.lost)) {
+        reject(new ReplicaLinkError(LinkErrorCode.Unreachable, this.id, this.closed ? 'link closed' : 'connection lost'));
         return;
       }
       const arrive = Math.max(this.arriveTail, this.clock.now() + this.rng.between(this.latency[0], this.latency[1]));
@@ -65,7 +77,13 @@ export class SimLink implements ReplicaLink {
         });
       };
       const serve = (): void => {
-        if (!this.replica.up) {
+        if (connection === 'reconnect' && this.replica.up) {
+          this.incarnation = this.replica.incarnation;
+          this.lost = false;
+        }
+        if (connection === 'data' && (this.lost || this.incarnation !== this.replica.incarnation)) this.lost = true;
+        if (!this.replica.up || (connection === 'data' && this.lost)) {
+          if (connection !== 'control') this.lost = true;
           reply(() => reject(new ReplicaLinkError(LinkErrorCode.Unreachable, this.id, 'connection refused')));
           return;
         }
@@ -87,24 +105,24 @@ export class SimLink implements ReplicaLink {
   write(epoch: number, seq: number, offset: number, data: Buffer, fua: boolean): Promise<void> {
     this.sentSeqs.push(seq);
     const copy = Buffer.from(data);
-    return this.exec(() => this.replica.write(epoch, seq, offset, copy, fua));
+    return this.exec(() => this.replica.write(epoch, seq, offset, copy, fua), 'data');
   }
 
   unmap(epoch: number, seq: number, offset: number, length: number): Promise<void> {
     this.sentSeqs.push(seq);
-    return this.exec(() => this.replica.unmap(epoch, seq, offset, length));
+    return this.exec(() => this.replica.unmap(epoch, seq, offset, length), 'data');
   }
 
   flush(epoch: number): Promise<void> {
-    return this.exec(() => this.replica.flush(epoch));
+    return this.exec(() => this.replica.flush(epoch), 'data');
   }
 
   read(offset: number, length: number, snapshot?: string): Promise<Buffer> {
-    return this.exec(() => this.replica.read(offset, length, snapshot));
+    return this.exec(() => this.replica.read(offset, length, snapshot), 'reconnect');
   }
 
   ping(): Promise<void> {
-    return this.exec(() => undefined);
+    return this.exec(() => undefined, 'reconnect');
   }
 
   status(): Promise<ReplicaLinkStatus> {

@@ -20,6 +20,8 @@ interface Version {
  */
 export class SimReplica {
   up = true;
+  /** Bumped by each restart: connections to an earlier process are gone. */
+  incarnation = 0;
   stalled = false;
   epoch = 0;
   size: number;
@@ -52,6 +54,7 @@ export class SimReplica {
   }
 
   restart(): void {
+    if (!this.up) this.incarnation++;
     this.up = true;
   }
 
