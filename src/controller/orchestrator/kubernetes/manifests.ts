@@ -18,8 +18,9 @@ const TRIREME_UID = 10001;
 
 function ownerRef(volume: TriremeVolume): Array<Record<string, unknown>> {
   // Garbage collection backs up the finalizer: if the resource is ever force-deleted, its workloads still go.
+  // No blockOwnerDeletion: it would need update on triremevolumes/finalizers where that admission plugin runs.
   if (!volume.metadata.uid) return [];
-  return [{ apiVersion: `${CRD.group}/${CRD.version}`, kind: CRD.kind, name: volume.metadata.name, uid: volume.metadata.uid, controller: true, blockOwnerDeletion: true }];
+  return [{ apiVersion: `${CRD.group}/${CRD.version}`, kind: CRD.kind, name: volume.metadata.name, uid: volume.metadata.uid, controller: true }];
 }
 
 const restricted = {
@@ -39,6 +40,9 @@ export function controllerService(volume: TriremeVolume, s: WorkloadSettings): V
     kind: 'Service',
     metadata: { name: controllerName(id), namespace: s.namespace, labels: volumeLabels(id, 'controller'), ownerReferences: ownerRef(volume) as never },
     spec: {
+      // The management API must stay reachable while the volume is offline (its readiness fails then): that is when
+      // the reconciler most needs to hand the controller new replicas. There is only ever one controller pod.
+      publishNotReadyAddresses: true,
       selector: volumeLabels(id, 'controller'),
       ports: [
         { name: 'iscsi', port: PORTS.portal, targetPort: PORTS.portal as never, protocol: 'TCP' },
