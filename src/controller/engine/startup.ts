@@ -79,26 +79,24 @@ export async function establish(set: ReplicaSet, logger: Logger, wanted: () => b
 
 /**
  * Picks the source and makes it whole: a replica caught mid-rebuild is cut
- * back to its rebuild base first. One that cannot be cut back (its history
- * was compacted) is passed over for the next best.
+ * back to its rebuild base first. If that cut is refused (its history was
+ * compacted), no source is chosen this round: passing over the most advanced
+ * replica for a lesser one could drop acknowledged writes, so the volume
+ * waits for more replicas instead.
  */
 async function settleSource(answers: readonly Answer[], epoch: number): Promise<{ source: Answer; slot: ReplicaSlot; top: number } | undefined> {
-  let candidates = [...answers];
-  while (candidates.length > 0) {
-    const best = chooseSource(candidates.map((a) => ({ id: a.slot.id, status: a.status })));
-    const source = candidates.find((a) => a.slot.id === best?.id);
-    if (!source) return undefined;
-    const { slot, status } = source;
-    const top = position(status);
-    try {
-      if (status.lastSeq > top) await slot.call('truncate', () => slot.link.truncateAfter(epoch, top));
-      if (status.rebuildBase !== null) await slot.call('finishRebuild', () => slot.link.finishRebuild(epoch, top, clipRuns(status.runs, top)));
-      return { source, slot, top };
-    } catch {
-      candidates = candidates.filter((a) => a !== source);
-    }
+  const best = chooseSource(answers.map((a) => ({ id: a.slot.id, status: a.status })));
+  const source = answers.find((a) => a.slot.id === best?.id);
+  if (!source) return undefined;
+  const { slot, status } = source;
+  const top = position(status);
+  try {
+    if (status.lastSeq > top) await slot.call('truncate', () => slot.link.truncateAfter(epoch, top));
+    if (status.rebuildBase !== null) await slot.call('finishRebuild', () => slot.link.finishRebuild(epoch, top, clipRuns(status.runs, top)));
+    return { source, slot, top };
+  } catch {
+    return undefined;
   }
-  return undefined;
 }
 
 function snapshotKey(list: readonly { name: string; seq: number }[]): string {
