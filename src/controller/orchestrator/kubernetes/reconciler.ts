@@ -1,4 +1,5 @@
 import type { V1Node } from '@kubernetes/client-node';
+import { errorCode } from '../../../common/errors';
 import type { Logger } from '../../../common/logger';
 import type { VolumeStatusView } from '../../management/volume-control';
 import { isNotFound, retryOnConflict, type KubeClient } from './kube-client';
@@ -125,7 +126,7 @@ export class Reconciler {
    * A replica whose node object is gone (the node was removed from the
    * cluster) cannot come back: its data went with the disk. A new replica on
    * another node takes its place in the spec; the controller adds it (it
-   * rebuilds from the others, DESIGN.md) and drops the lost one.
+   * rebuilds from the others, DESIGN.md) after dropping the lost one.
    */
   private async replace(volume: TriremeVolume, index: number, nodes: V1Node[], all: TriremeVolume[]): Promise<TriremeVolume | undefined> {
     const { kube, logger } = this.options;
@@ -150,8 +151,12 @@ export class Reconciler {
     const added = updated.spec.replicas[updated.spec.replicas.length - 1];
     const control = this.controls.get(managementAddress(id, kube.namespace));
     try {
+      // Drop first, then add: a set change reopens the engine, which needs a quorum of the new set among replicas
+      // that hold the data. With the lost one still in it (and the newcomer empty) that quorum may not exist.
+      await control.removeReplica(replicaAddress(id, index, kube.namespace)).catch((err: unknown) => {
+        if (errorCode(err) !== 'ERR_REPLICA_NOT_FOUND' && errorCode(err) !== 'ERR_NOT_FOUND') throw err;
+      });
       await control.addReplica(replicaAddress(id, added.index, kube.namespace));
-      await control.removeReplica(replicaAddress(id, index, kube.namespace));
     } catch (err) {
       // The controller Deployment now names the new set; a restarted controller opens it and rebuilds the newcomer.
       logger.warn({ err, volume: id }, 'controller did not take the replica change; its restart will');

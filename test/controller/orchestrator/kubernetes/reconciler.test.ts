@@ -57,7 +57,7 @@ describe('Reconciler against the fake API server', () => {
     assert.deepEqual(spec.replicas.map((x) => `${x.index}@${x.node}`), ['0@pi-1', '2@pi-3', '3@pi-4']);
     assert.equal(spec.nextReplicaIndex, 4);
     const control = h.controls.get(`${ID}-ctl.${NS}.svc:9500`);
-    assert.deepEqual(control?.log.slice(-2), [`add ${ID}-r3.${NS}.svc:9700`, `remove ${ID}-r1.${NS}.svc:9700`]);
+    assert.deepEqual(control?.log.slice(-2), [`remove ${ID}-r1.${NS}.svc:9700`, `add ${ID}-r3.${NS}.svc:9700`]);
     assert.ok(h.api.get('apps', 'deployments', NS, `${ID}-r3`));
     assert.ok(h.api.get('', 'services', NS, `${ID}-r3`));
     assert.equal(h.api.get('', 'services', NS, `${ID}-r1`), undefined);

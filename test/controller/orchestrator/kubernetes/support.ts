@@ -1,5 +1,5 @@
 import { createRootLogger } from '../../../../src/common/logger';
-import { KubeClient, KubernetesOrchestrator, Reconciler, type WorkloadSettings } from '../../../../src/controller/orchestrator/kubernetes';
+import { KubeClient, KubernetesOrchestrator, Reconciler, type ControlConnector, type WorkloadSettings } from '../../../../src/controller/orchestrator/kubernetes';
 import { FakeApiServer, node } from './fake-api-server';
 import { FakeVolumeControl } from './fake-volume-control';
 
@@ -17,13 +17,13 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function harness(nodes = ['pi-1', 'pi-2', 'pi-3']): Promise<Harness> {
+export async function harness(nodes = ['pi-1', 'pi-2', 'pi-3'], realConnect?: ControlConnector): Promise<Harness> {
   const api = new FakeApiServer();
   await api.listen();
   for (const n of nodes) api.put('', 'nodes', '', node(n));
   const kube = new KubeClient(api.kubeConfig(), NS);
   const controls = new Map<string, FakeVolumeControl>();
-  const connect = (address: string): FakeVolumeControl => {
+  const fakeConnect = (address: string): FakeVolumeControl => {
     let c = controls.get(address);
     if (!c) {
       c = new FakeVolumeControl(address);
@@ -31,7 +31,8 @@ export async function harness(nodes = ['pi-1', 'pi-2', 'pi-3']): Promise<Harness
     }
     return c;
   };
-  const logger = createRootLogger({ level: 'silent' });
+  const connect: ControlConnector = realConnect ?? fakeConnect;
+  const logger = createRootLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const orchestrator = new KubernetesOrchestrator({ kube, settings: SETTINGS, logger, connect, nodeSelector: { 'trireme.io/storage': 'true' }, nodeCapacityBytes: 64 * 1024 ** 3 });
   const reconcilers: Reconciler[] = [];
   return {
@@ -47,7 +48,7 @@ export async function harness(nodes = ['pi-1', 'pi-2', 'pi-3']): Promise<Harness
     bootController(volumeId) {
       const d = api.get('apps', 'deployments', NS, `${volumeId}-ctl`);
       const args = ((d?.spec as { template: { spec: { containers: Array<{ args: string[] }> } } }).template.spec.containers[0].args) ?? [];
-      const c = connect(`${volumeId}-ctl.${NS}.svc:9500`);
+      const c = fakeConnect(`${volumeId}-ctl.${NS}.svc:9500`);
       c.replicas = args.flatMap((a, i) => (args[i - 1] === '--replica' ? [a] : []));
       c.sizeBytes = Number(args[args.indexOf('--size') + 1]);
       return c;
