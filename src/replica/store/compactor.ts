@@ -1,12 +1,16 @@
-import { hiBlock, hiSegment, hiUnmapped, packHi, distinctChunks, type Chunk } from './block-index';
+import { hiBlock, hiSegment, hiUnmapped, packHi, distinctChunks, type Chunk, type IndexView } from './block-index';
 import { fdatasync, preadFull, pwritevFull } from './fs-io';
 import { scanSegment, type ScannedRecord } from './log-scanner';
-import type { LogStore } from './log-store';
+import type { Checkpointer } from './checkpoint';
+import type { StoreCore } from './store-core';
 import { BLOCK_SLOT, RECORD_HEADER_SIZE, RecordType, SEGMENT_HEADER_SIZE, SegmentKind, encodeUnmap, encodeWrite, verifyBlock } from './record-codec';
 import type { Segment } from './segment-set';
 import { deadBytes, markLive, slotOf, type LiveMap } from './space';
 import { TokenBucket } from './token-bucket';
 import { BLOCK_SIZE } from '../store-types';
+
+/** The store as compaction sees it: its core state and every index view (head and snapshots) that keeps records alive. */
+export type CompactionHost = StoreCore & { allViews(): IndexView[]; readonly ckptr: Checkpointer };
 
 export interface CompactionOptions {
   /** Background compaction on a timer (default true). */
@@ -48,7 +52,7 @@ export class Compactor {
   private bucket = new TokenBucket(32 << 20);
   private minDeadRatio = 0.5;
 
-  constructor(private readonly store: LogStore) {}
+  constructor(private readonly store: CompactionHost) {}
 
   pin(): void {
     this.pins++;

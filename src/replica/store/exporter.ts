@@ -5,7 +5,7 @@ import { preadFull } from './fs-io';
 import { scanSegment } from './log-scanner';
 import { BLOCK_SLOT, RECORD_HEADER_SIZE, RecordType, SEGMENT_HEADER_SIZE, type RecordHeader, verifyBlock } from './record-codec';
 import type { Segment } from './segment-set';
-import type { LogStore } from './log-store';
+import type { StoreHost } from './store-host';
 
 /** Largest data extent exportImage yields. */
 const MAX_EXTENT_BLOCKS = 256;
@@ -21,7 +21,7 @@ interface Found {
  * Records with seq > afterSeq in seq order, for a delta rebuild (DESIGN.md
  * invariant 5). Segments are pinned against compaction while this runs.
  */
-export async function* exportRecords(store: LogStore, afterSeq: number): AsyncGenerator<LogRecord> {
+export async function* exportRecords(store: StoreHost, afterSeq: number): AsyncGenerator<LogRecord> {
   if (!Number.isSafeInteger(afterSeq) || afterSeq < 0) throw new StoreError('ERR_INVALID_ARGUMENT', `bad seq ${afterSeq}`);
   if (afterSeq < store.droppedSeq) throw new StoreError('ERR_NOT_FOUND', `records after seq ${afterSeq} were compacted away (up to ${store.droppedSeq})`);
   if (afterSeq < store.revertSeq) throw new StoreError('ERR_NOT_FOUND', `a revert at seq ${store.revertSeq} cannot be replayed as records`);
@@ -45,7 +45,7 @@ export async function* exportRecords(store: LogStore, afterSeq: number): AsyncGe
   }
 }
 
-async function toLogRecord(store: LogStore, f: Found): Promise<LogRecord | null> {
+async function toLogRecord(store: StoreHost, f: Found): Promise<LogRecord | null> {
   const h = f.header;
   switch (h.type) {
     case RecordType.Write: {
@@ -80,7 +80,7 @@ type Kind = 'data' | 'zero' | 'skip';
  * zero runs for unmapped or never-written blocks. With `base`, only blocks whose
  * record differs from the base's are yielded (a diff between two points in time).
  */
-export async function* exportImage(store: LogStore, options: { snapshot?: string; base?: string }): AsyncGenerator<ImageExtent> {
+export async function* exportImage(store: StoreHost, options: { snapshot?: string; base?: string }): AsyncGenerator<ImageExtent> {
   const { view, size } = store.viewFor(options.snapshot);
   const base = options.base !== undefined ? store.viewFor(options.base).view : null;
   const blocks = size / BLOCK_SIZE;

@@ -2,7 +2,7 @@ import { IndexView } from './block-index';
 import { StoreError } from './errors';
 import { fdatasync, ftruncate } from './fs-io';
 import { scanSegment } from './log-scanner';
-import type { LogStore } from './log-store';
+import type { StoreHost } from './store-host';
 import { RecordType, SEGMENT_HEADER_SIZE, SegmentKind } from './record-codec';
 import type { Segment } from './segment-set';
 
@@ -13,7 +13,7 @@ import type { Segment } from './segment-set';
  * higher seq winning per block. Refused with ERR_NOT_FOUND (the caller rebuilds
  * in full) when a revert or a compaction makes that rebuild unsound.
  */
-export async function truncateAfter(store: LogStore, seq: number): Promise<void> {
+export async function truncateAfter(store: StoreHost, seq: number): Promise<void> {
   if (seq >= store.lastSeq) return;
   await store.compactor.exclusive(async () => {
     if (store.revertSeq > 0) throw new StoreError('ERR_NOT_FOUND', `cannot truncate across a revert (seq ${store.revertSeq}); rebuild in full`);
@@ -34,7 +34,7 @@ export async function truncateAfter(store: LogStore, seq: number): Promise<void>
   });
 }
 
-async function cut(store: LogStore, seq: number): Promise<void> {
+async function cut(store: StoreHost, seq: number): Promise<void> {
   const segs = store.segs.all();
   for (const seg of segs) {
     if (seg.kind !== SegmentKind.Live && seg.maxSeq > seq) {
@@ -66,7 +66,7 @@ async function cut(store: LogStore, seq: number): Promise<void> {
 }
 
 /** The head as "newest record per block" over every remaining write and unmap. */
-async function rebuildHead(store: LogStore, seq: number): Promise<void> {
+async function rebuildHead(store: StoreHost, seq: number): Promise<void> {
   store.head = new IndexView(store.blocks);
   store.clearSeqCache();
   let last = 0;
