@@ -2,7 +2,11 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { controllerDeployment, controllerService, replicaDeployment, replicaService, chapSecret } from '../../src/controller/orchestrator/kubernetes/manifests';
+import { controllerDeployment, controllerService, replicaCommand, replicaDeployment, replicaService, chapSecret } from '../../src/controller/orchestrator/kubernetes/manifests';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { promisify } from 'node:util';
 import type { TriremeVolume } from '../../src/controller/orchestrator/kubernetes';
 import { loadYamlFile, render, REPO, type Manifest } from './kustomize';
 import { validateAgainstCrd, validateBuiltin, validateSnapshot, validateSnapshotClass } from './schemas';
@@ -125,5 +129,20 @@ describe('deploy/ manifests against the Kubernetes 1.34 OpenAPI schemas (offline
     const used = new Set(dashboard.panels.flatMap((p) => p.targets.flatMap((t) => t.expr.match(/trireme_[a-z_]+/g) ?? [])));
     assert.ok(used.size >= 12);
     for (const metric of used) assert.ok(sources.includes(`'${metric.replace(/_bucket$/, '')}'`), `${metric} is not defined in src`);
+  });
+
+  test('a replica pod passes --size only to an empty data directory (the shell test, run for real)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'trireme-replica-cmd-'));
+    try {
+      const command = replicaCommand('pvc-x', 2, 1 << 30).map((a) => a.replaceAll('/data', dir));
+      // `node` becomes `echo`, so the exec shows the argument list the replica would get.
+      const serve = command.slice(4).map((a, i) => (i === 0 ? 'echo' : a));
+      const runIt = async (): Promise<string> => (await promisify(execFile)(command[0], [command[1], command[2], command[3], ...serve])).stdout.trim();
+      assert.equal(await runIt(), `/app/deploy/entrypoint.js replica serve --dir ${dir} --listen 0.0.0.0:9700 --volume-id pvc-x --replica-id r2 --size ${1 << 30}`);
+      await writeFile(join(dir, 'identity'), 'x');
+      assert.equal(await runIt(), `/app/deploy/entrypoint.js replica serve --dir ${dir} --listen 0.0.0.0:9700 --volume-id pvc-x --replica-id r2`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

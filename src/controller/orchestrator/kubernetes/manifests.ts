@@ -114,6 +114,17 @@ export function controllerDeployment(volume: TriremeVolume, s: WorkloadSettings)
   };
 }
 
+/**
+ * `trireme replica serve` gets --size only on an empty data directory: the
+ * store checks --size against the size it holds, which grows with every
+ * expansion, so a replica restarted after one would otherwise refuse to open.
+ * Which case applies is known only on the node, hence the shell test.
+ */
+export function replicaCommand(volumeId: string, index: number, sizeBytes: number): string[] {
+  const serve = ['node', '/app/deploy/entrypoint.js', 'replica', 'serve', '--dir', '/data', '--listen', `0.0.0.0:${PORTS.replica}`, '--volume-id', volumeId, '--replica-id', `r${index}`];
+  return ['/bin/sh', '-c', `if [ -z "$(ls -A /data)" ]; then exec "$@" --size ${sizeBytes}; else exec "$@"; fi`, 'trireme-replica', ...serve];
+}
+
 export function replicaDeployment(volume: TriremeVolume, index: number, node: string, s: WorkloadSettings): V1Deployment {
   const id = volume.metadata.name;
   const labels = { ...volumeLabels(id, 'replica'), [LABELS.replica]: String(index) };
@@ -151,7 +162,7 @@ export function replicaDeployment(volume: TriremeVolume, index: number, node: st
               name: 'replica',
               image: s.image,
               ...(s.imagePullPolicy ? { imagePullPolicy: s.imagePullPolicy } : {}),
-              args: ['replica', 'serve', '--dir', '/data', '--listen', `0.0.0.0:${PORTS.replica}`, '--size', String(volume.spec.sizeBytes), '--volume-id', id, '--replica-id', `r${index}`],
+              command: replicaCommand(id, index, volume.spec.sizeBytes),
               ports: [{ name: 'data', containerPort: PORTS.replica }],
               readinessProbe: { tcpSocket: { port: PORTS.replica as never }, periodSeconds: 5 },
               resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } },
