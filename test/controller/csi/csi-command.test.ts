@@ -73,7 +73,7 @@ test('trireme csi refuses bad options with a clear message', async () => {
     [['csi', '--endpoint', `unix://${join(dir, 'x.sock')}`, '--mode', 'sideways', '--node-id', 'n'], /--mode must be controller, node or all/],
     [['csi', '--endpoint', `unix://${join(dir, 'x.sock')}`, '--mode', 'node'], /--node-id is required in mode node/],
     [['csi', '--endpoint', 'relative/path.sock', '--mode', 'node', '--node-id', 'n'], /invalid CSI endpoint/],
-    [['csi', '--endpoint', `unix://${join(dir, 'x.sock')}`, '--mode', 'controller', '--orchestrator', 'kubernetes'], /unknown --orchestrator "kubernetes" \(available: local\)/],
+    [['csi', '--endpoint', `unix://${join(dir, 'x.sock')}`, '--mode', 'controller', '--orchestrator', 'nomad'], /unknown --orchestrator "nomad" \(available: kubernetes, local\)/],
   ];
   for (const [args, message] of cases) {
     const proc = run(args);
