@@ -23,11 +23,12 @@ interface UpOptions {
 }
 
 /**
- * How children run `trireme`: this node binary on bin/trireme.js (dist/src/cli
- * -> the package root), or on the script $TRIREME_BIN names (a packaged build).
+ * How children run `trireme`: this node binary on the compiled entry beside
+ * this file (never bin/trireme.js, whose build check must not run in every
+ * child), or on the script $TRIREME_BIN names (a packaged build).
  */
 export function triremeInvocation(): { command: string; args: string[] } {
-  return { command: process.execPath, args: [process.env.TRIREME_BIN || join(__dirname, '..', '..', '..', 'bin', 'trireme.js')] };
+  return { command: process.execPath, args: [process.env.TRIREME_BIN || join(__dirname, 'entry.js')] };
 }
 
 /** The lines `trireme up` prints once the stack is ready. */

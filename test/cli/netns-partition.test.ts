@@ -8,6 +8,7 @@ import { ManagementClient } from '../../src/controller/management/management-cli
 import type { VolumeStatusView } from '../../src/controller/management/volume-control';
 import { requireTools } from '../support/host-tools';
 import { qemuIo, randomPortBase, startTrireme, stopProcess, until } from './stack-helpers';
+import { TRIREME_ENTRY } from '../support/trireme-cli';
 
 // Each replica in its own network namespace with its own address, the
 // controller in the root namespace: links are cut by taking the host end of a
@@ -62,7 +63,7 @@ test('cut links: one replica is dropped and rebuilt after healing; two cut stop 
     return;
   }
   setUpNetwork();
-  const bin = process.env.TRIREME_BIN || join(__dirname, '..', '..', '..', 'bin', 'trireme.js');
+  const bin = TRIREME_ENTRY;
   for (const [i, n] of namespaces.entries()) {
     // `ip netns exec` execs the command in place: the child is the replica itself.
     const replica = await startTrireme(['replica', '--dir', join(dir, `replica-${i}`), '--listen', `${n.replica}:9700`, '--size', String(SIZE)], /"event":"ready"/, 60_000, ['ip', 'netns', 'exec', n.ns, process.execPath, bin]);

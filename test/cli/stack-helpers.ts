@@ -1,9 +1,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
+import { TRIREME_ENTRY } from '../support/trireme-cli';
 
-/** The `trireme` entry the tests run: bin/trireme.js, or $TRIREME_BIN when set (a prebuilt entry). */
+/** The `trireme` arguments the tests run: the compiled entry of this build. */
 export function triremeArgs(): string[] {
-  return [process.env.TRIREME_BIN || join(__dirname, '..', '..', '..', 'bin', 'trireme.js')];
+  return [TRIREME_ENTRY];
 }
 
 /**

@@ -2,17 +2,16 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ReplicaClient } from '../../src/replica/client/replica-client';
 import { ReplicaControlClient } from '../../src/replica/client/control-client';
 import { blockPayload, identifyBlock } from './support/replica-harness';
+import { TRIREME_ENTRY } from '../support/trireme-cli';
 
 // The CLI of this very build, run as bin/trireme.js does minus its build-on-first-use
 // step: a test must exercise the code it was compiled with, not trigger a rebuild.
-const MAIN = resolve(__dirname, '..', '..', 'src', 'cli', 'main.js');
-const LAUNCH = `require(${JSON.stringify(MAIN)}).main(process.argv).catch((e) => { process.stderr.write(String(e && e.stack || e) + '\\n'); process.exit(1); })`;
 const BLOCKS = 512;
 const ROUNDS = 6;
 const DEPTH = 16;
@@ -25,7 +24,7 @@ interface Ready {
 
 /** Starts `trireme replica` as a real process and waits for its ready line on stdout. */
 async function startReplica(dir: string, create: boolean): Promise<{ child: ChildProcess; ready: Ready; stderr: () => string }> {
-  const args = ['-e', LAUNCH, 'trireme', 'replica', '--dir', dir, '--listen', '127.0.0.1:0', ...(create ? ['--size', '16M'] : [])];
+  const args = [TRIREME_ENTRY, 'replica', '--dir', dir, '--listen', '127.0.0.1:0', ...(create ? ['--size', '16M'] : [])];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr?.on('data', (c: Buffer) => (err = (err + c.toString()).slice(-4000)));

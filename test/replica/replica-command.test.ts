@@ -2,17 +2,16 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { ReplicaClient } from '../../src/replica/client/replica-client';
 import { ReplicaControlClient } from '../../src/replica/client/control-client';
+import { TRIREME_ENTRY } from '../support/trireme-cli';
 
 // The CLI of this build, as bin/trireme.js runs it minus its build-on-first-use step.
-const MAIN = resolve(__dirname, '..', '..', 'src', 'cli', 'main.js');
-const LAUNCH = `require(${JSON.stringify(MAIN)}).main(process.argv).catch((e) => { process.stderr.write('trireme: ' + (e && e.message || e) + '\\n'); process.exit(1); })`;
 
 function trireme(args: string[]): { child: ReturnType<typeof spawn>; ready: Promise<Record<string, number | string | null>>; exit: Promise<{ code: number | null; stderr: string; stdout: string }> } {
-  const child = spawn(process.execPath, ['-e', LAUNCH, 'trireme', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [TRIREME_ENTRY, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));

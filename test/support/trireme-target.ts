@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { OutputTail, waitForPortal } from './portal';
+import { TRIREME_ENTRY } from './trireme-cli';
 
 /** The package root, from dist/test/support. */
 const ROOT = resolve(__dirname, '..', '..', '..');
@@ -38,17 +39,9 @@ export interface TriremeTarget {
   stop(): Promise<void>;
 }
 
-/**
- * The command that runs the CLI. The compiled entry is used directly instead of
- * bin/trireme.js: the bin recompiles when sources are newer than dist/, which a
- * test must never trigger behind the caller's back.
- */
+/** The command that runs the CLI of this build (support/trireme-cli.ts says why not bin/trireme.js). */
 function command(args: string[]): { file: string; argv: string[] } {
-  const main = resolve(ROOT, 'dist', 'src', 'cli', 'main.js');
-  const script =
-    `require(${JSON.stringify(main)}).main(['node', 'trireme', ...process.argv.slice(1)])` +
-    `.catch((err) => { process.stderr.write('trireme: ' + (err && err.stack || err) + '\\n'); process.exit(1); });`;
-  return { file: process.execPath, argv: ['-e', script, '--', ...args] };
+  return { file: process.execPath, argv: [TRIREME_ENTRY, ...args] };
 }
 
 /**

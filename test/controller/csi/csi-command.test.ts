@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -8,13 +8,13 @@ import { after, test } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { requireTools } from '../../support/host-tools';
 import { CsiTestClient, grpcStatus } from '../../node/support/csi-client';
+import { TRIREME_ENTRY } from '../../support/trireme-cli';
 
 // `trireme csi` as a real process, started from the build under test (dist/)
 // rather than bin/trireme.js, which would first rebuild the whole tree.
 const root = resolve(__dirname, '..', '..', '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'trireme-csi-cmd-'));
-const launcher = join(dir, 'trireme.js');
-writeFileSync(launcher, `require(${JSON.stringify(join(root, 'dist', 'src', 'cli', 'main.js'))}).main(process.argv).catch((e) => { process.stderr.write('trireme: ' + e.message + '\\n'); process.exit(1); });\n`);
+const launcher = TRIREME_ENTRY;
 const children: ChildProcess[] = [];
 
 after(() => {

@@ -1,21 +1,20 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, test } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { requireTools } from '../../support/host-tools';
 import { CsiTestClient } from '../../node/support/csi-client';
+import { TRIREME_ENTRY } from '../../support/trireme-cli';
 
 // `trireme csi --mode controller` with the local orchestrator: CSI calls make
 // real volumes (a controller and three replica processes each), checked from
 // outside with libiscsi and qemu-io at the portal and IQN of the volume context.
-const root = resolve(__dirname, '..', '..', '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'trireme-csi-stack-'));
-const launcher = join(dir, 'trireme.js');
-writeFileSync(launcher, `require(${JSON.stringify(join(root, 'dist', 'src', 'cli', 'main.js'))}).main(process.argv).catch((e) => { process.stderr.write('trireme: ' + e.message + '\\n'); process.exit(1); });\n`);
+const launcher = TRIREME_ENTRY;
 let csi: ChildProcess | undefined;
 
 after(async () => {

@@ -8,6 +8,7 @@ import { silentLogger } from '../../../src/common/logger';
 import { startStack, type Stack } from '../../../src/controller/manager/standalone-stack';
 import { CsiLocalOrchestrator, volumeNameFor } from '../../../src/controller/orchestrator/csi-orchestrator';
 import { findOrphans } from '../../../src/controller/orchestrator/orphans';
+import { TRIREME_ENTRY } from '../../support/trireme-cli';
 
 // The CSI Orchestrator over a real standalone stack: controller and replica
 // child processes, LevelDB records, the management API between them.
@@ -22,7 +23,7 @@ before(async () => {
   stack = await startStack({
     dataDir,
     logger: silentLogger(),
-    trireme: { command: process.execPath, args: [process.env.TRIREME_BIN || join(__dirname, '..', '..', '..', '..', 'bin', 'trireme.js')] },
+    trireme: { command: process.execPath, args: [TRIREME_ENTRY] },
     demo: false,
     ports: { portal: base, management: base + 20, metrics: base + 40, replica: base + 60 },
   });

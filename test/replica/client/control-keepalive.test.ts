@@ -1,15 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { resolve } from 'node:path';
 import { test } from 'node:test';
 import { ReplicaClient } from '../../../src/replica/client/replica-client';
 import { ReplicaControlClient } from '../../../src/replica/client/control-client';
+import { TRIREME_ENTRY } from '../../support/trireme-cli';
 
-const MAIN = resolve(__dirname, '..', '..', '..', 'src', 'cli', 'main.js');
-const LAUNCH = `require(${JSON.stringify(MAIN)}).main(process.argv)`;
 
 test('an export from a replica that freezes (SIGSTOP, no reset) fails by keepalive instead of hanging', { timeout: 60_000 }, async () => {
-  const child = spawn(process.execPath, ['-e', LAUNCH, 'trireme', 'replica', '--memory', '--size', '256M', '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = spawn(process.execPath, [TRIREME_ENTRY, 'replica', '--memory', '--size', '256M', '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'ignore'] });
   try {
     const port = await new Promise<number>((ok, fail) => {
       child.stdout.once('data', (c: Buffer) => ok((JSON.parse(c.toString()) as { dataPort: number }).dataPort));
