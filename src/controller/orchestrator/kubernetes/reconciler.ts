@@ -65,8 +65,10 @@ export class Reconciler {
       setTimeout(() => void this.watch(path, what, streak).catch(restart), delay).unref();
       this.trigger();
     };
-    const onEvent = (): void => {
+    const onEvent = (phase: string, object: unknown): void => {
       events++;
+      // ERROR carries a Status (410 Gone: our starting point was compacted away); the server closes the watch next.
+      if (phase === 'ERROR') this.options.logger.warn({ what, status: object }, 'watch error event');
       this.trigger();
     };
     const abort = await this.options.kube.watcher.watch(path, { allowWatchBookmarks: true }, onEvent, restart);

@@ -90,6 +90,14 @@ export class FakeApiServer {
     this.watchers.clear();
   }
 
+  /** Sends a watch ERROR event (410 Gone, as after etcd compaction) to every open watch, then ends them. */
+  expireWatches(): void {
+    for (const w of this.watchers) {
+      w.res.write(`${JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Expired', code: 410, message: 'too old resource version' } })}\n`);
+    }
+    this.endWatches();
+  }
+
   get watchCount(): number {
     return this.watchers.size;
   }

@@ -82,6 +82,9 @@ describe('Reconciler against the fake API server', () => {
     const watchesBefore = h.api.calls.filter((c) => c.verb === 'watch').length;
     h.api.endWatches();
     await eventually(() => h.api.watchCount === 2 && h.api.calls.filter((c) => c.verb === 'watch').length >= watchesBefore + 2);
+    // 410 Gone as an ERROR event, then the end: the watches come back again.
+    h.api.expireWatches();
+    await eventually(() => h.api.watchCount === 2 && h.api.calls.filter((c) => c.verb === 'watch').length >= watchesBefore + 4);
     await r.settled();
     // Someone deletes the controller Deployment; the next event (any change to the volume) brings it back.
     h.api.remove('apps', 'deployments', NS, `${ID}-ctl`);
