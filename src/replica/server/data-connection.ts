@@ -163,15 +163,16 @@ export class DataConnection {
   }
 
   /**
-   * Replies completed in the same tick leave in one writev: headers and payloads
-   * are written as they are (no copy) and the socket is uncorked once the
-   * current batch of store completions has run.
+   * Replies completed in the same turn of the event loop leave in one writev:
+   * headers and payloads are written as they are (no copy) and the socket is
+   * uncorked in the check phase, once every store completion of this poll
+   * phase has run (fewer sends here, fewer reads on the controller).
    */
   private corkUntilNextTick(): void {
     if (this.corked) return;
     this.corked = true;
     this.socket.cork();
-    process.nextTick(() => {
+    setImmediate(() => {
       this.corked = false;
       this.socket.uncork();
     });
