@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { crc32c } from '@node-rs/crc32';
 import { connect, type Socket } from 'node:net';
 import { errorCode } from '../../common/errors';
 import { silentLogger, type Logger } from '../../common/logger';
@@ -35,6 +36,25 @@ interface Pending {
 }
 
 const MAX_REQUEST_ID = 0xffffffff;
+
+/**
+ * Payload CRCs of the write buffers sent in this turn of the event loop. The
+ * engine sends one buffer to every replica in the same turn, so its CRC32C is
+ * computed once rather than once per replica (it was about a tenth of the
+ * controller's CPU time on 1 MiB writes). The cache is emptied at the end of
+ * the turn, so a caller that later refills the same Buffer gets a fresh CRC.
+ */
+const writeCrcs = new Map<Buffer, number>();
+
+function writeCrc(data: Buffer): number {
+  let crc = writeCrcs.get(data);
+  if (crc === undefined) {
+    crc = crc32c(data);
+    if (writeCrcs.size === 0) setImmediate(() => writeCrcs.clear());
+    writeCrcs.set(data, crc);
+  }
+  return crc;
+}
 
 // Deadlines use the monotonic clock: a wall-clock step must not time out (or immortalise) requests.
 const { performance } = globalThis;
@@ -130,7 +150,8 @@ export class ReplicaClient extends EventEmitter {
   }
 
   async write(epoch: number, seq: number, offset: number, data: Buffer, options: { fua?: boolean } = {}): Promise<void> {
-    await this.request({ opcode: Opcode.Write, requestId: 0, epoch, seq, offset, length: data.length, flags: options.fua ? FLAG_FUA : 0 }, data);
+    const payloadCrc = data.length > 0 ? writeCrc(data) : undefined;
+    await this.request({ opcode: Opcode.Write, requestId: 0, epoch, seq, offset, length: data.length, flags: options.fua ? FLAG_FUA : 0, payloadCrc }, data);
   }
 
   /** Reads the head, or the named snapshot. */

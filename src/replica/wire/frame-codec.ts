@@ -24,6 +24,8 @@ export interface FrameFields {
   readonly seq?: number;
   readonly offset?: number;
   readonly length?: number;
+  /** CRC32C of the payload when the sender already has it (one payload sent to several replicas). */
+  readonly payloadCrc?: number;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -67,7 +69,7 @@ export function encodeHeader(fields: FrameFields, payload: Buffer = EMPTY): Buff
   writeU64(h, checkU64(fields.offset ?? 0, 'offset'), 28);
   h.writeUInt32BE(checkU32(fields.length ?? 0, 'length'), 36);
   h.writeUInt32BE(payload.length, 40);
-  h.writeUInt32BE(payload.length === 0 ? 0 : crc32c(payload), 44);
+  h.writeUInt32BE(payload.length === 0 ? 0 : (fields.payloadCrc ?? crc32c(payload)), 44);
   h.writeUInt32BE(crc32c(h.subarray(0, 48)), 48);
   return h;
 }
