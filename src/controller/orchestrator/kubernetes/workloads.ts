@@ -8,7 +8,7 @@ import type { TriremeVolume } from './types';
  * Makes the cluster hold what a TriremeVolume's spec asks for: the controller
  * Service and Deployment and one Service and Deployment per replica. Missing
  * objects are created; the controller Deployment is replaced when its
- * arguments drift from the spec (a replica swapped, the size grown), so a
+ * replica count or arguments drift from the spec (a replica swapped, the size grown), so a
  * restarted controller opens the current replica set. Replica Deployments are
  * never rewritten: their pod template pins them to their node and data.
  */
@@ -23,8 +23,9 @@ export async function ensureWorkloads(kube: KubeClient, volume: TriremeVolume, s
   await retryOnConflict(
     () => kube.readDeployment(controllerName(volume.metadata.name)),
     async (current: V1Deployment) => {
-      const have = JSON.stringify(current.spec?.template?.spec?.containers?.[0]?.args ?? []);
-      const want = JSON.stringify(desired.spec?.template?.spec?.containers?.[0]?.args ?? []);
+      // Arguments (replica set, size) and the replica count (someone scaled it to 0): the controller must run.
+      const have = JSON.stringify([current.spec?.replicas, current.spec?.template?.spec?.containers?.[0]?.args ?? []]);
+      const want = JSON.stringify([desired.spec?.replicas, desired.spec?.template?.spec?.containers?.[0]?.args ?? []]);
       if (have === want) return current;
       // Keep the server's metadata (resourceVersion makes this a guarded write) and take our spec.
       return kube.replaceDeployment({ ...desired, metadata: { ...current.metadata, labels: desired.metadata?.labels } });

@@ -90,6 +90,14 @@ describe('Reconciler against the fake API server', () => {
     h.api.remove('apps', 'deployments', NS, `${ID}-ctl`);
     h.api.put('', 'nodes', '', node('pi-5'));
     await eventually(() => h.api.get('apps', 'deployments', NS, `${ID}-ctl`) !== undefined);
+    // Scaled to zero by hand: the next pass scales it back, a guarded update on the current resourceVersion.
+    await r.settled();
+    const ctl = h.api.get('apps', 'deployments', NS, `${ID}-ctl`);
+    assert.ok(ctl?.spec);
+    h.api.put('apps', 'deployments', NS, { ...ctl, spec: { ...ctl.spec, replicas: 0 } });
+    h.api.failNext('PUT', new RegExp(`/deployments/${ID}-ctl$`), 409);
+    r.trigger();
+    await eventually(() => (h.api.get('apps', 'deployments', NS, `${ID}-ctl`)?.spec as { replicas: number }).replicas === 1);
     await r.stop();
   });
 
