@@ -52,7 +52,9 @@ export function generate(options: GenerateOptions): string {
           metadata: { labels: { 'trireme.io/bench': 'fio' } },
           spec: {
             restartPolicy: 'Never',
-            securityContext: { runAsNonRoot: true, runAsUser: 10001, fsGroup: 10001, seccompProfile: { type: 'RuntimeDefault' } },
+            // Root without capabilities: a hostPath PV ignores fsGroup and its directory belongs to root, so a
+            // non-root fio could not create its file there; the comparison must run the same pod on every class.
+            securityContext: { runAsUser: 0, runAsGroup: 0, seccompProfile: { type: 'RuntimeDefault' } },
             containers: [
               {
                 name: 'fio',
