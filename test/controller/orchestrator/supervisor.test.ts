@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -68,10 +68,12 @@ test('a crash loop is restarted with a doubling, bounded delay', async () => {
 });
 
 test('stop ends a child that ignores SIGTERM and one that is SIGSTOPped', async () => {
-  const stubborn = supervise('stubborn', "process.on('SIGTERM', () => {}); setInterval(() => {}, 1000)");
+  const stubborn = supervise('stubborn', "process.on('SIGTERM', () => {}); console.log('armed'); setInterval(() => {}, 1000)");
   stubborn.start();
-  await until('stubborn start', () => stubborn.status().state === 'running');
-  await new Promise((r) => setTimeout(r, 200));
+  // Wait until the child has its SIGTERM handler: on a loaded machine node can take
+  // longer than any fixed pause to get there, and an unarmed child dies at once.
+  const log = join(dir, 'stubborn.log');
+  await until('stubborn armed', () => stubborn.status().state === 'running' && existsSync(log) && readFileSync(log, 'utf8').includes('armed'));
   const pid = stubborn.status().pid;
   const t0 = Date.now();
   await stubborn.stop(300);
