@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { TriremeError } from '../common/errors';
+import { EpochRunLog, validRuns } from './store/epoch-runs';
 import {
   BLOCK_SIZE,
+  type EpochRun,
   StoreErrorCode,
   type ImageExtent,
   type LogRecord,
@@ -50,6 +52,8 @@ export class MemoryReplicaStore implements ReplicaStore {
   private logBytes = 0;
   private readonly maxLogBytes: number;
   private readonly snapshots = new Map<string, MemorySnapshot>();
+  private runs = new EpochRunLog();
+  private rebuildBase: number | null = null;
   private errorReason: string | undefined;
   private closed = false;
   readonly replicaId: string;
@@ -79,6 +83,8 @@ export class MemoryReplicaStore implements ReplicaStore {
       state: this.errorReason === undefined ? 'ok' : 'error',
       ...(this.errorReason !== undefined ? { error: this.errorReason } : {}),
       space: { totalBytes, liveBytes, reclaimableBytes: totalBytes - liveBytes, segments: 1 },
+      runs: this.runs.runs,
+      rebuildBase: this.rebuildBase,
     };
   }
 
@@ -90,10 +96,10 @@ export class MemoryReplicaStore implements ReplicaStore {
   async setEpoch(epoch: number): Promise<void> {
     this.checkUsable();
     this.checkEpoch(epoch);
-    if (epoch > this.epoch) {
-      this.epoch = epoch;
-      this.log.push({ type: 'epoch', epoch, seq: this.lastSeq });
-    }
+    // Strictly above: a claim of the current epoch may be a rival controller's (invariant 3).
+    if (epoch <= this.epoch) fail(StoreErrorCode.StaleEpoch, `epoch ${epoch} is not above the replica's epoch ${this.epoch}`);
+    this.epoch = epoch;
+    this.log.push({ type: 'epoch', epoch, seq: this.lastSeq });
   }
 
   async write(epoch: number, seq: number, offset: number, data: Buffer, fua = false): Promise<void> {
@@ -155,6 +161,7 @@ export class MemoryReplicaStore implements ReplicaStore {
     this.lastSeq = Math.max(this.lastSeq, seq);
     this.logStartSeq = this.lastSeq;
     this.revertSeq = this.lastSeq;
+    this.runs.note(epoch, seq);
   }
 
   async *exportRecords(afterSeq: number): AsyncIterable<LogRecord> {
@@ -208,6 +215,7 @@ export class MemoryReplicaStore implements ReplicaStore {
     this.applyBlocks(this.head, extent.seq, extent.offset, length, copy);
     this.applyBlocks(this.checkpoint, extent.seq, extent.offset, length, copy);
     this.lastSeq = Math.max(this.lastSeq, extent.seq);
+    this.runs.note(this.epoch, extent.seq);
     // An image is not a log: deltas from before it are unknown here.
     this.logStartSeq = Math.max(this.logStartSeq, extent.seq);
   }
@@ -215,6 +223,7 @@ export class MemoryReplicaStore implements ReplicaStore {
   async truncateAfter(seq: number): Promise<void> {
     this.checkUsable();
     if (seq >= this.lastSeq) return;
+    if (seq === 0) return this.reset();
     // As on disk: the head before a revert is gone, so no truncation crosses one.
     if (this.revertSeq > 0) fail(StoreErrorCode.NotFound, `cannot truncate across a revert (seq ${this.revertSeq}); rebuild in full`);
     if (seq < this.logStartSeq) fail(StoreErrorCode.NotFound, `cannot truncate to seq ${seq}: the log starts after ${this.logStartSeq}`);
@@ -224,6 +233,36 @@ export class MemoryReplicaStore implements ReplicaStore {
     for (const [name, snap] of this.snapshots) if (snap.info.seq > seq) this.snapshots.delete(name);
     this.lastSeq = Math.max(seq, this.logStartSeq);
     this.durableSeq = Math.min(this.durableSeq, this.lastSeq);
+    this.runs.clip(seq);
+    if (this.rebuildBase !== null && seq < this.rebuildBase) this.rebuildBase = null;
+  }
+
+  async reset(): Promise<void> {
+    this.checkUsable();
+    this.head = new Map();
+    this.checkpoint = new Map();
+    this.setLog([]);
+    this.snapshots.clear();
+    this.lastSeq = 0;
+    this.durableSeq = 0;
+    this.logStartSeq = 0;
+    this.revertSeq = 0;
+    this.runs = new EpochRunLog();
+    this.rebuildBase = null;
+  }
+
+  async beginRebuild(base: number): Promise<void> {
+    this.checkUsable();
+    if (!Number.isSafeInteger(base) || base < 0) fail('ERR_INVALID_ARGUMENT', `invalid rebuild base ${base}`);
+    this.rebuildBase = base;
+  }
+
+  async finishRebuild(upTo: number, runs: readonly EpochRun[]): Promise<void> {
+    this.checkUsable();
+    if (!Number.isSafeInteger(upTo) || upTo < 0) fail('ERR_INVALID_ARGUMENT', `invalid seq ${upTo}`);
+    if (!validRuns(runs)) fail('ERR_INVALID_ARGUMENT', 'epoch runs must be sorted, disjoint and positive');
+    this.runs.replacePrefix(upTo, runs);
+    this.rebuildBase = null;
   }
 
   async resize(newSize: number): Promise<void> {
@@ -250,6 +289,7 @@ export class MemoryReplicaStore implements ReplicaStore {
 
   private appendRecord(record: LogRecord): void {
     this.log.push(record);
+    if (record.type === 'write' || record.type === 'unmap') this.runs.note(record.epoch, record.seq);
     if (record.type === 'write') this.logBytes += record.data.length;
     this.applyToHead(record);
     this.lastSeq = Math.max(this.lastSeq, record.seq);

@@ -18,6 +18,13 @@ export interface SpaceUsage {
   readonly segments: number;
 }
 
+/** Seqs `from..to` all written under `epoch` (see store/epoch-runs.ts). */
+export interface EpochRun {
+  readonly epoch: number;
+  readonly from: number;
+  readonly to: number;
+}
+
 export interface ReplicaInfo {
   readonly replicaId: string;
   readonly volumeId: string;
@@ -31,6 +38,10 @@ export interface ReplicaInfo {
   /** Why the replica is in the error state (corrupt record, ...). */
   readonly error?: string;
   readonly space: SpaceUsage;
+  /** The epochs of the records in the log, as runs in seq order (gaps: seqs never received). */
+  readonly runs: readonly EpochRun[];
+  /** Set while a rebuild is unfinished: the log is a whole prefix only up to this seq. Null when whole. */
+  readonly rebuildBase: number | null;
 }
 
 export interface SnapshotInfo {
@@ -72,7 +83,11 @@ export const StoreErrorCode = {
 
 export interface ReplicaStore {
   info(): ReplicaInfo;
-  /** Persists a higher epoch before resolving; refuses a lower one with ERR_STALE_EPOCH. */
+  /**
+   * A controller's claim (fencing, DESIGN.md invariant 3): persists `epoch`
+   * before resolving, and refuses one not strictly above the current epoch
+   * with ERR_STALE_EPOCH, so two controllers can never both claim one number.
+   */
   setEpoch(epoch: number): Promise<void>;
   /** Appends a write record; resolves once it is in the log (page cache). `fua`: after fdatasync. */
   write(epoch: number, seq: number, offset: number, data: Buffer, fua?: boolean): Promise<void>;
@@ -95,6 +110,16 @@ export interface ReplicaStore {
   applyExtent(extent: ImageExtent): Promise<void>;
   /** Truncates the log back to `seq` (divergent tail from an older epoch, invariant 4). */
   truncateAfter(seq: number): Promise<void>;
+  /**
+   * Empties the head and drops every snapshot (a full rebuild's target), keeping
+   * identity, size and epoch; lastSeq becomes 0. Always allowed, unlike a
+   * truncation across a revert or a compaction.
+   */
+  reset(): Promise<void>;
+  /** Persists the rebuild flag: the log is a whole prefix only up to `base`. */
+  beginRebuild(base: number): Promise<void>;
+  /** Persists `runs` as the history of seqs <= upTo (the source's) and clears the rebuild flag. */
+  finishRebuild(upTo: number, runs: readonly EpochRun[]): Promise<void>;
   resize(newSize: number): Promise<void>;
   compact(options?: { minDeadRatio?: number }): Promise<{ segmentsFreed: number; bytesFreed: number }>;
   close(): Promise<void>;

@@ -2,8 +2,7 @@ import { errorCode } from '../../common/errors';
 import type { Logger } from '../../common/logger';
 import { ReplicaControlClient } from '../../replica/client/control-client';
 import { ReplicaClient } from '../../replica/client/replica-client';
-import type { ImageExtent, LogRecord, ReplicaInfo, SnapshotInfo } from '../../replica/store-types';
-import { addToRuns, clipRuns, replacePrefix } from './epoch-runs';
+import type { ImageExtent, LogRecord, SnapshotInfo } from '../../replica/store-types';
 import { LinkErrorCode, ReplicaLinkError, type EpochRun, type LinkErrorCodeValue, type ReplicaLink, type ReplicaLinkStatus } from './replica-link';
 
 export interface NetworkReplicaLinkOptions {
@@ -15,13 +14,6 @@ export interface NetworkReplicaLinkOptions {
   /** The volume the replica must serve ('' accepts any). */
   readonly volumeId?: string;
 }
-
-/**
- * The rebuild flag lives on the replica as a snapshot at the base seq: the
- * replica persists it in its catalog, and a truncation below the base drops it
- * together with the records it described. It is hidden from snapshot lists.
- */
-const REBUILD_MARKER = '.rebuild-base';
 
 /** Replica and client codes to the engine's link codes. */
 const CODES: Record<string, LinkErrorCodeValue> = {
@@ -82,11 +74,9 @@ class ApplyBatcher<T> {
 /**
  * ReplicaLink over the replica server: data operations on one pipelined TCP
  * connection (ordered, as the engine needs), control operations over gRPC.
- * The replica keeps no epoch runs of its own, so the link derives them once
- * by scanning the replica's log (exportRecords from 0) and then keeps them up
- * to date from its own mutations; when the history cannot be read (compacted
- * or too slow), the runs carry epoch -1, which makes the engine rebuild this
- * replica in full rather than trust it.
+ * The replica keeps its epoch runs and rebuild flag itself (persisted in its
+ * metadata, surviving compaction and restarts); the link reads them from its
+ * status and holds no history of its own.
  */
 export class NetworkReplicaLink implements ReplicaLink {
   readonly id: string;
@@ -101,8 +91,6 @@ export class NetworkReplicaLink implements ReplicaLink {
    */
   private lost = false;
   private epoch = 0;
-  private runs: EpochRun[] | undefined;
-  private scanning: Promise<EpochRun[]> | undefined;
   private closed = false;
   private readonly records: ApplyBatcher<LogRecord>;
   private readonly extents: ApplyBatcher<ImageExtent>;
@@ -157,18 +145,12 @@ export class NetworkReplicaLink implements ReplicaLink {
     }
   }
 
-  private note(epoch: number, seq: number): void {
-    if (this.runs) this.runs = addToRuns(this.runs, epoch, seq);
-  }
-
   async write(epoch: number, seq: number, offset: number, data: Buffer, fua: boolean): Promise<void> {
     await this.onData((c) => c.write(epoch, seq, offset, data, { fua }));
-    this.note(epoch, seq);
   }
 
   async unmap(epoch: number, seq: number, offset: number, length: number): Promise<void> {
     await this.onData((c) => c.unmap(epoch, seq, offset, length));
-    this.note(epoch, seq);
   }
 
   flush(epoch: number): Promise<void> {
@@ -184,42 +166,9 @@ export class NetworkReplicaLink implements ReplicaLink {
     this.lost = false;
   }
 
-  /**
-   * Epoch runs from the replica's log, read once per link. Records arrive in
-   * seq order, so runs grow at the end. The scan may outlive the engine's
-   * status timeout (the engine asks again and gets the cached result), but is
-   * bounded so a huge log makes the replica look unknown (full rebuild)
-   * instead of keeping it out of service.
-   */
-  private async scanRuns(info: ReplicaInfo): Promise<EpochRun[]> {
-    const deadline = Date.now() + Math.max(30_000, this.options.timeoutMs * 10);
-    const runs: EpochRun[] = [];
-    try {
-      for await (const record of this.control.exportRecords(0)) {
-        if (record.type !== 'write' && record.type !== 'unmap') continue;
-        const last = runs[runs.length - 1];
-        if (last && last.epoch === record.epoch && last.to + 1 === record.seq) runs[runs.length - 1] = { ...last, to: record.seq };
-        else runs.splice(0, runs.length, ...addToRuns(runs, record.epoch, record.seq));
-        if (Date.now() > deadline) throw new ReplicaLinkError(LinkErrorCode.Timeout, this.id, 'history scan took too long');
-      }
-      return runs;
-    } catch (err) {
-      this.logger.warn({ err: this.map(err), lastSeq: info.lastSeq }, 'replica history unknown: it will be rebuilt in full');
-      return info.lastSeq > 0 ? [{ epoch: -1, from: 1, to: info.lastSeq }] : [];
-    }
-  }
-
   async status(): Promise<ReplicaLinkStatus> {
     const info = await this.onControl(() => this.control.status());
     this.epoch = Math.max(this.epoch, info.epoch);
-    const all = await this.onControl(() => this.control.listSnapshots());
-    const marker = all.find((s) => s.name === REBUILD_MARKER);
-    if (!this.runs) {
-      this.scanning ??= this.scanRuns(info);
-      const scanned = await this.scanning;
-      this.runs ??= scanned;
-      this.scanning = undefined;
-    }
     return {
       replicaId: info.replicaId,
       epoch: info.epoch,
@@ -227,37 +176,29 @@ export class NetworkReplicaLink implements ReplicaLink {
       durableSeq: info.durableSeq,
       size: info.size,
       state: info.state,
-      runs: clipRuns(this.runs, info.lastSeq),
-      rebuildBase: marker ? marker.seq : null,
+      runs: info.runs,
+      rebuildBase: info.rebuildBase,
     };
   }
 
+  /** The replica itself refuses an epoch not above its own, in one step: a rival claiming the same number loses. */
   async setEpoch(epoch: number): Promise<void> {
-    // The replica accepts an equal epoch as a no-op; a rival controller holding
-    // the same number must not pass for a new promise (invariant 3).
-    const info = await this.onControl(() => this.control.status());
-    if (info.epoch >= epoch) throw new ReplicaLinkError(LinkErrorCode.StaleEpoch, this.id, `epoch ${epoch} refused: promised ${info.epoch}`);
     await this.onControl(() => this.control.setEpoch(epoch));
     this.epoch = epoch;
   }
 
+  /** Back to seq 0 is a reset, which needs no history (a revert or a compaction cannot block a full rebuild). */
   async truncateAfter(epoch: number, seq: number): Promise<void> {
-    await this.onControl(() => this.control.truncateAfter(seq, epoch));
-    if (this.runs) this.runs = clipRuns(this.runs, seq);
+    if (seq === 0) await this.onControl(() => this.control.reset(epoch));
+    else await this.onControl(() => this.control.truncateAfter(seq, epoch));
   }
 
   async beginRebuild(epoch: number, base: number): Promise<void> {
-    await this.onControl(() => this.control.deleteSnapshot(REBUILD_MARKER, epoch)).catch((err: ReplicaLinkError) => {
-      if (err.code !== LinkErrorCode.NotFound) throw err;
-    });
-    await this.onControl(() => this.control.createSnapshot(REBUILD_MARKER, epoch, base));
+    await this.onControl(() => this.control.beginRebuild(base, epoch));
   }
 
   async finishRebuild(epoch: number, upTo: number, runs: readonly EpochRun[]): Promise<void> {
-    this.runs = replacePrefix(this.runs ?? [], upTo, runs);
-    await this.onControl(() => this.control.deleteSnapshot(REBUILD_MARKER, epoch)).catch((err: ReplicaLinkError) => {
-      if (err.code !== LinkErrorCode.NotFound) throw err;
-    });
+    await this.onControl(() => this.control.finishRebuild(upTo, epoch, runs));
   }
 
   createSnapshot(epoch: number, name: string, seq: number): Promise<SnapshotInfo> {
@@ -268,13 +209,12 @@ export class NetworkReplicaLink implements ReplicaLink {
     return this.onControl(() => this.control.deleteSnapshot(name, epoch));
   }
 
-  async listSnapshots(): Promise<SnapshotInfo[]> {
-    return (await this.onControl(() => this.control.listSnapshots())).filter((s) => s.name !== REBUILD_MARKER);
+  listSnapshots(): Promise<SnapshotInfo[]> {
+    return this.onControl(() => this.control.listSnapshots());
   }
 
   async revertToSnapshot(epoch: number, name: string, seq: number): Promise<void> {
     await this.onControl(() => this.control.revertSnapshot(name, epoch, seq));
-    this.note(epoch, seq);
   }
 
   private async *mapped<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
@@ -295,7 +235,6 @@ export class NetworkReplicaLink implements ReplicaLink {
 
   async applyRecord(epoch: number, record: LogRecord): Promise<void> {
     await this.records.add(epoch, record);
-    if (record.type === 'write' || record.type === 'unmap') this.note(record.epoch, record.seq);
   }
 
   async applyExtent(epoch: number, extent: ImageExtent): Promise<void> {

@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { TriremeError } from '../../common/errors';
-import type { ImageExtent, LogRecord, ReplicaInfo, SnapshotInfo } from '../store-types';
+import type { EpochRun, ImageExtent, LogRecord, ReplicaInfo, SnapshotInfo } from '../store-types';
 import {
   CONTROL_KEEPALIVE,
   ERROR_CODE_KEY,
@@ -98,6 +98,19 @@ export class ReplicaControlClient {
 
   async truncateAfter(seq: number, epoch: number): Promise<ReplicaInfo> {
     return statusFromMessage(await this.unary<ReplicaStatusMessage>('TruncateAfter', { seq, epoch }));
+  }
+
+  /** Empties the replica (full rebuild target); works after a revert or a compaction too. */
+  async reset(epoch: number): Promise<ReplicaInfo> {
+    return statusFromMessage(await this.unary<ReplicaStatusMessage>('Reset', { epoch }));
+  }
+
+  async beginRebuild(base: number, epoch: number): Promise<ReplicaInfo> {
+    return statusFromMessage(await this.unary<ReplicaStatusMessage>('BeginRebuild', { base, epoch }));
+  }
+
+  async finishRebuild(upTo: number, epoch: number, runs: readonly EpochRun[]): Promise<ReplicaInfo> {
+    return statusFromMessage(await this.unary<ReplicaStatusMessage>('FinishRebuild', { upTo, epoch, runs: runs.map((r) => ({ epoch: r.epoch, from: r.from, to: r.to })) }));
   }
 
   async compact(minDeadRatio?: number): Promise<{ segmentsFreed: number; bytesFreed: number }> {

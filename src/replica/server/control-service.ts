@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { TriremeError } from '../../common/errors';
 import { StoreErrorCode } from '../store-types';
-import type { LogRecord, ImageExtent } from '../store-types';
+import type { EpochRun, LogRecord, ImageExtent } from '../store-types';
 import {
   CONTROL_KEEPALIVE,
   MAX_CONTROL_MESSAGE,
@@ -62,6 +62,22 @@ export function controlHandlers(ctx: ReplicaContext): grpc.UntypedServiceImpleme
       fence(req.epoch);
       await store.truncateAfter(req.seq);
       log.warn({ seq: req.seq }, 'log truncated');
+      return status();
+    }),
+    Reset: w.unary('Reset', async (req: { epoch: number }) => {
+      fence(req.epoch);
+      await store.reset();
+      log.warn('replica emptied for a full rebuild');
+      return status();
+    }),
+    BeginRebuild: w.unary('BeginRebuild', async (req: { base: number; epoch: number }) => {
+      fence(req.epoch);
+      await store.beginRebuild(req.base);
+      return status();
+    }),
+    FinishRebuild: w.unary('FinishRebuild', async (req: { upTo: number; epoch: number; runs: EpochRun[] }) => {
+      fence(req.epoch);
+      await store.finishRebuild(req.upTo, req.runs ?? []);
       return status();
     }),
     Compact: w.unary('Compact', async (req: { minDeadRatio: number }) => store.compact(req.minDeadRatio > 0 ? { minDeadRatio: req.minDeadRatio } : {})),

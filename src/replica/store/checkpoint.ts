@@ -1,4 +1,5 @@
 import { Chunk, IndexView, decodeChunk, encodeChunk } from './block-index';
+import { EpochRunLog } from './epoch-runs';
 import type { Checkpoint, ChunkWrite } from './meta-db';
 import type { StoreCore } from './store-core';
 
@@ -73,6 +74,7 @@ export class Checkpointer {
       droppedSeq: core.droppedSeq,
       revertSeq: core.revertSeq,
       compactedSeq: core.compactedSeq,
+      runs: [...core.runs.runs],
       segments: core.segs.all().map((s) => core.segs.meta(s)),
       head,
       snapshots,
@@ -122,6 +124,9 @@ export class Checkpointer {
     core.revertSeq = ckpt.revertSeq;
     core.compactedSeq = ckpt.compactedSeq ?? 0;
     core.lastSeq = ckpt.lastSeq;
+    // A checkpoint from before runs were kept: the history is unknown, which
+    // epoch 0 (never a controller's) says, so the controller rebuilds this replica in full.
+    core.runs = new EpochRunLog(ckpt.runs ?? (ckpt.lastSeq > 0 ? [{ epoch: 0, from: 1, to: ckpt.lastSeq }] : []));
   }
 
   /** Chunk ids the current checkpoint does not use (left by a crash mid-checkpoint). */

@@ -1,4 +1,5 @@
-import { BLOCK_SIZE, type ImageExtent, type LogRecord, type ReplicaInfo, type ReplicaStore, type SnapshotInfo, type SpaceUsage } from '../store-types';
+import { validRuns } from './epoch-runs';
+import { BLOCK_SIZE, type EpochRun, type ImageExtent, type LogRecord, type ReplicaInfo, type ReplicaStore, type SnapshotInfo, type SpaceUsage } from '../store-types';
 import { IndexView, indexBytes } from './block-index';
 import { Checkpointer } from './checkpoint';
 import { Compactor, type CompactionOptions, type CompactionResult } from './compactor';
@@ -7,7 +8,7 @@ import { exportImage, exportRecords } from './exporter';
 import { MAX_NAME_BYTES, MAX_RECORD_BLOCKS, RecordType, encodeEpoch, encodeNamed, encodeUnmap, encodeWrite } from './record-codec';
 import { deadBytes, exclusiveBytes, markLive, writtenBlocks } from './space';
 import { StoreCore, type SnapshotEntry } from './store-core';
-import { truncateAfter } from './truncate';
+import { resetStore, truncateAfter } from './truncate';
 
 /** Log bytes between periodic checkpoints (restart replays at most about this much). */
 export const DEFAULT_CHECKPOINT_BYTES = 256 << 20;
@@ -43,6 +44,8 @@ export class LogStore extends StoreCore implements ReplicaStore {
       state: this.state,
       ...(this.errorReason !== undefined ? { error: this.errorReason } : {}),
       space: this.space(),
+      runs: this.runs.runs,
+      rebuildBase: this.rebuildBase,
     };
   }
 
@@ -76,8 +79,8 @@ export class LogStore extends StoreCore implements ReplicaStore {
   async setEpoch(epoch: number): Promise<void> {
     this.checkOpen();
     if (!Number.isSafeInteger(epoch) || epoch < 0) throw new StoreError('ERR_INVALID_ARGUMENT', `bad epoch ${epoch}`);
-    if (epoch < this.epoch) throw new StoreError('ERR_STALE_EPOCH', `epoch ${epoch} is older than ${this.epoch}`);
-    if (epoch === this.epoch) return;
+    // Strictly above: a claim of the current epoch may be a rival controller's (invariant 3).
+    if (epoch <= this.epoch) throw new StoreError('ERR_STALE_EPOCH', `epoch ${epoch} is not above ${this.epoch}`);
     // The marker and LevelDB both hold it before this resolves (DESIGN.md invariant 3).
     await this.append(encodeEpoch(epoch, this.lastSeq), true, { type: RecordType.Epoch, epoch, seq: this.lastSeq, lba: 0, count: 0 });
     await this.db.putEpoch(Math.max(epoch, this.epoch));
@@ -272,10 +275,35 @@ export class LogStore extends StoreCore implements ReplicaStore {
     return this.appendUnmap(this.epoch, extent.seq, extent.offset / BLOCK_SIZE, extent.length / BLOCK_SIZE);
   }
 
+  /** truncateAfter(0) is a reset: it needs no history, so it always works. */
   truncateAfter(seq: number): Promise<void> {
     this.checkOpen();
     this.checkSeq(seq);
-    return truncateAfter(this, seq);
+    return seq === 0 ? this.reset() : truncateAfter(this, seq);
+  }
+
+  async reset(): Promise<void> {
+    this.checkOpen();
+    await resetStore(this);
+    this.spaceCache = null;
+  }
+
+  async beginRebuild(base: number): Promise<void> {
+    this.checkOpen();
+    this.checkSeq(base);
+    await this.db.putRebuildBase(base);
+    this.rebuildBase = base;
+  }
+
+  async finishRebuild(upTo: number, runs: readonly EpochRun[]): Promise<void> {
+    this.checkOpen();
+    this.checkSeq(upTo);
+    if (!validRuns(runs)) throw new StoreError('ERR_INVALID_ARGUMENT', 'epoch runs must be sorted, disjoint and positive');
+    this.runs.replacePrefix(upTo, runs);
+    // The checkpoint persists the adopted history before the flag goes.
+    await this.ckptr.run();
+    await this.db.putRebuildBase(null);
+    this.rebuildBase = null;
   }
 
   async resize(newSize: number): Promise<void> {

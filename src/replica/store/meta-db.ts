@@ -1,5 +1,6 @@
 import { Level } from 'level';
 import type { AbstractBatchOperation } from 'abstract-level';
+import type { EpochRun } from '../store-types';
 import type { SegmentMeta } from './segment-set';
 
 /** Replica identity, written once at creation (size changes on resize). */
@@ -39,6 +40,8 @@ export interface Checkpoint {
   revertSeq: number;
   /** lastSeq when compaction last ran: truncateAfter cannot go back past it. */
   compactedSeq: number;
+  /** The epoch runs up to lastSeq; replay of the log after the checkpoint extends them (absent before format 2). */
+  runs?: EpochRun[];
   segments: SegmentMeta[];
   head: number[];
   snapshots: Record<string, number[]>;
@@ -48,6 +51,7 @@ const K = {
   identity: 'identity',
   epoch: 'epoch',
   checkpoint: 'checkpoint',
+  rebuild: 'rebuild-base',
   snapPrefix: 'snap:',
   chunkPrefix: 'chunk:',
 };
@@ -84,6 +88,16 @@ export class MetaDb {
 
   putEpoch(epoch: number): Promise<void> {
     return this.db.put(K.epoch, epoch, { sync: true });
+  }
+
+  /** The rebuild flag: the seq up to which the log is a whole prefix, or null when no rebuild is unfinished. */
+  async rebuildBase(): Promise<number | null> {
+    const v = (await this.db.get(K.rebuild)) as number | undefined;
+    return typeof v === 'number' ? v : null;
+  }
+
+  putRebuildBase(base: number | null): Promise<void> {
+    return base === null ? this.db.del(K.rebuild, { sync: true }) : this.db.put(K.rebuild, base, { sync: true });
   }
 
   async snapshots(): Promise<SnapshotRecordMeta[]> {

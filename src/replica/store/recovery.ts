@@ -54,6 +54,7 @@ function plan(core: StoreCore, ckpt: Checkpoint | undefined): Plan {
  */
 export async function recover(core: StoreCore, ckptr: Checkpointer): Promise<void> {
   core.epoch = await core.db.epoch();
+  core.rebuildBase = await core.db.rebuildBase();
   for (const s of await core.db.snapshots()) core.pendingSnaps.set(s.name, s);
   const ckpt = await core.db.checkpoint();
   if (ckpt) await ckptr.load(ckpt);

@@ -3,6 +3,7 @@ import type { Logger } from '../../common/logger';
 import { BLOCK_SIZE, type ReplicaState } from '../store-types';
 import { Appender } from './appender';
 import { CHUNK_BLOCKS, CHUNK_SHIFT, IndexView, hiBlock, hiSegment, hiUnmapped, packHi } from './block-index';
+import { EpochRunLog } from './epoch-runs';
 import { StoreError } from './errors';
 import { preadFull } from './fs-io';
 import type { Identity, MetaDb, SnapshotRecordMeta } from './meta-db';
@@ -50,6 +51,10 @@ export class StoreCore {
   droppedSeq = 0;
   revertSeq = 0;
   compactedSeq = 0;
+  /** Which epoch wrote each seq (DESIGN.md invariant 4), kept as records are appended. */
+  runs = new EpochRunLog();
+  /** The persisted rebuild flag (MetaDb), null when the log is whole. */
+  rebuildBase: number | null = null;
   lifecycle: 'open' | 'closing' | 'closed' = 'open';
   appender: Appender;
   private readonly seqCache = new Map<number, number>();
@@ -140,9 +145,11 @@ export class StoreCore {
           const lba = r.lba + i;
           if (this.wins(this.head.hi(lba), this.head.lo(lba), r.seq)) this.head.set(lba, packHi(seg.idx, i, false), offset);
         }
+        this.runs.note(r.epoch, r.seq);
         break;
       case RecordType.Unmap:
         this.applyUnmap(seg, offset, r);
+        this.runs.note(r.epoch, r.seq);
         break;
       case RecordType.Snapshot:
         this.applySnapshot(r);
@@ -153,6 +160,8 @@ export class StoreCore {
           this.head = IndexView.from(snap.view);
           this.head.grow(this.blocks);
           this.revertSeq = Math.max(this.revertSeq, r.seq);
+          // The revert changes every block: replicas agree past it only if both made it.
+          this.runs.note(r.epoch, r.seq);
         }
         break;
       }

@@ -1,4 +1,5 @@
 import { IndexView } from './block-index';
+import { EpochRunLog } from './epoch-runs';
 import { StoreError } from './errors';
 import { fdatasync, ftruncate } from './fs-io';
 import { scanSegment } from './log-scanner';
@@ -21,11 +22,20 @@ export async function truncateAfter(store: StoreHost, seq: number): Promise<void
     await store.appender.pause();
     try {
       await cut(store, seq);
+      // The history up to seq stays as it was (a finished rebuild's adopted runs included).
+      store.runs.clip(seq);
+      const kept = new EpochRunLog(store.runs.runs);
       await rebuildHead(store, seq);
+      store.runs = kept;
       for (const [name, s] of store.snaps) {
         if (s.meta.seq <= seq) continue;
         await store.db.delSnapshot(name);
         store.snaps.delete(name);
+      }
+      // Below the rebuild base, what is left is a whole prefix again.
+      if (store.rebuildBase !== null && seq < store.rebuildBase) {
+        await store.db.putRebuildBase(null);
+        store.rebuildBase = null;
       }
     } finally {
       store.appender.resume();
@@ -85,4 +95,46 @@ async function rebuildHead(store: StoreHost, seq: number): Promise<void> {
   }
   store.lastSeq = last;
   store.durableSeq = Math.min(store.durableSeq, last);
+}
+
+/**
+ * Empties the replica for a full rebuild: no records, no snapshots, no
+ * rebuild flag, lastSeq 0; identity, size and epoch (in LevelDB) stay. Unlike
+ * truncateAfter it needs no history, so a revert or a compaction cannot make
+ * it fail. Crash-safe by ordering: the checkpoint naming only a fresh, empty
+ * segment is committed first; old segments not in it are orphans to recovery.
+ */
+export async function resetStore(store: StoreHost): Promise<void> {
+  await store.compactor.exclusive(async () => {
+    await store.appender.pause();
+    try {
+      const old = store.segs.all();
+      const fresh = await store.segs.create(SegmentKind.Live);
+      for (const seg of old) seg.hidden = true;
+      store.appender.active = fresh;
+      store.head = new IndexView(store.blocks);
+      store.clearSeqCache();
+      const names = [...store.snaps.keys()];
+      store.snaps.clear();
+      store.lastSeq = 0;
+      store.durableSeq = 0;
+      store.droppedSeq = 0;
+      store.revertSeq = 0;
+      store.compactedSeq = 0;
+      store.runs = new EpochRunLog();
+      // Half-reset memory must not serve: the replica stops until rebuilt.
+      await store.ckptr.run().catch((err: unknown) => {
+        throw store.fail('reset could not be committed', err);
+      });
+      for (const name of names) await store.db.delSnapshot(name);
+      await store.db.putRebuildBase(null);
+      store.rebuildBase = null;
+      for (const seg of old) {
+        seg.hidden = false;
+        store.segs.retire(seg);
+      }
+    } finally {
+      store.appender.resume();
+    }
+  });
 }

@@ -56,6 +56,9 @@ export interface ReplicaStatusMessage {
   durableSeq: number;
   size: number;
   space: { totalBytes: number; liveBytes: number; reclaimableBytes: number; segments: number };
+  runs?: { epoch: number; from: number; to: number }[];
+  rebuilding?: boolean;
+  rebuildBase?: number;
 }
 
 export interface LogRecordMessage {
@@ -91,6 +94,9 @@ export function statusToMessage(info: ReplicaInfo): ReplicaStatusMessage {
     durableSeq: info.durableSeq,
     size: info.size,
     space: { ...info.space },
+    runs: info.runs.map((r) => ({ epoch: r.epoch, from: r.from, to: r.to })),
+    rebuilding: info.rebuildBase !== null,
+    rebuildBase: info.rebuildBase ?? 0,
   };
 }
 
@@ -105,6 +111,8 @@ export function statusFromMessage(m: ReplicaStatusMessage): ReplicaInfo {
     state: m.state === 'REPLICA_STATE_OK' ? 'ok' : 'error',
     ...(m.error ? { error: m.error } : {}),
     space: { totalBytes: m.space?.totalBytes ?? 0, liveBytes: m.space?.liveBytes ?? 0, reclaimableBytes: m.space?.reclaimableBytes ?? 0, segments: m.space?.segments ?? 0 },
+    runs: (m.runs ?? []).map((r) => ({ epoch: r.epoch, from: r.from, to: r.to })),
+    rebuildBase: m.rebuilding ? (m.rebuildBase ?? 0) : null,
   };
 }
 

@@ -17,7 +17,8 @@ async function main(dir: string, seed: number): Promise<void> {
     checkpointBytes: 2 << 20,
     compaction: { enabled: true, intervalMs: 50, minDeadRatio: 0.3, bytesPerSecond: 64 << 20 },
   });
-  await store.setEpoch(1);
+  // A restarted child finds epoch 1 already promised; a claim must be strictly above.
+  if (store.info().epoch < 1) await store.setEpoch(1);
   let seq = store.info().lastSeq;
   process.stdout.write(`start ${seq}\n`);
   // Bounded: the parent kills this long before the end.
