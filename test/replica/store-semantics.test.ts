@@ -136,5 +136,65 @@ for (const kind of [MEMORY, DISK]) {
         await s.close();
         await assert.rejects(s.read(0, B), { code: 'ERR_CLOSED' });
       }));
+
+    test('epoch claims: only strictly above the current epoch; the loser of a race is refused', () =>
+      withStore(kind, async (s) => {
+        await s.setEpoch(2);
+        await assert.rejects(s.setEpoch(2), { code: 'ERR_STALE_EPOCH' });
+        const race = await Promise.allSettled([s.setEpoch(3), s.setEpoch(3)]);
+        assert.deepEqual(race.map((r) => r.status).sort(), ['fulfilled', 'rejected'], 'one of two equal claims wins');
+        assert.equal(s.info().epoch, 3);
+        await s.write(3, 1, 0, blockPayload(0, 1));
+      }));
+
+    test('epoch runs and the rebuild flag: kept by appends, cut by truncation, adopted on finish', () =>
+      withStore(kind, async (s) => {
+        await s.setEpoch(1);
+        await s.write(1, 1, 0, blockPayload(0, 1));
+        await s.write(1, 2, B, blockPayload(1, 2));
+        await s.setEpoch(2);
+        await s.unmap(2, 3, 0, B);
+        await s.write(2, 4, B, blockPayload(1, 4));
+        // Out of order, as a delta rebuild interleaving with live writes delivers them.
+        await s.write(2, 7, B, blockPayload(1, 7));
+        await s.applyRecord({ type: 'write', epoch: 2, seq: 5, offset: 0, data: blockPayload(0, 5) });
+        assert.deepEqual(s.info().runs, [
+          { epoch: 1, from: 1, to: 2 },
+          { epoch: 2, from: 3, to: 5 },
+          { epoch: 2, from: 7, to: 7 },
+        ]);
+        assert.equal(s.info().rebuildBase, null);
+        await s.beginRebuild(4);
+        assert.equal(s.info().rebuildBase, 4);
+        await s.finishRebuild(6, [{ epoch: 1, from: 1, to: 6 }]);
+        assert.equal(s.info().rebuildBase, null);
+        assert.deepEqual(s.info().runs, [
+          { epoch: 1, from: 1, to: 6 },
+          { epoch: 2, from: 7, to: 7 },
+        ]);
+        await s.truncateAfter(4);
+        assert.deepEqual(s.info().runs, [{ epoch: 1, from: 1, to: 4 }]);
+      }));
+
+    test('reset empties the replica even after a revert, keeping size and epoch', () =>
+      withStore(kind, async (s) => {
+        await s.setEpoch(3);
+        await s.write(3, 1, 0, blockPayload(0, 1));
+        await s.createSnapshot('a', 3, 1);
+        await s.write(3, 2, 0, blockPayload(0, 2));
+        await s.revertToSnapshot('a', 3, 3);
+        await assert.rejects(s.truncateAfter(1), { code: 'ERR_NOT_FOUND' });
+        await s.beginRebuild(1);
+        await s.reset();
+        const info = s.info();
+        assert.deepEqual([info.lastSeq, info.epoch, info.size, info.rebuildBase, info.runs.length], [0, 3, SIZE, null, 0]);
+        assert.deepEqual(s.listSnapshots(), []);
+        assert.equal(identifyBlock(await s.read(0, B)), 'zero');
+        await s.applyExtent({ type: 'data', offset: 0, data: blockPayload(0, 2), seq: 2 });
+        await s.write(3, 3, B, blockPayload(1, 3));
+        assert.deepEqual(identifyBlock(await s.read(0, B)), { block: 0, version: 2 });
+        await s.truncateAfter(2);
+        assert.equal(identifyBlock(await s.read(B, B)), 'zero', 'a delta truncation works again after the reset');
+      }));
   });
 }

@@ -23,6 +23,8 @@ export class LogStore extends StoreCore implements ReplicaStore {
   private spaceCache: { at: number; space: SpaceUsage } | null = null;
   private creating = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
+  /** An epoch claim being persisted (setEpoch between its check and its reply). */
+  private claim: { epoch: number; done: Promise<void> } | null = null;
 
   /** Starts background work once recovery is done. */
   start(compaction: CompactionOptions, checkpointIntervalMs: number): void {
@@ -79,9 +81,21 @@ export class LogStore extends StoreCore implements ReplicaStore {
   async setEpoch(epoch: number): Promise<void> {
     this.checkOpen();
     if (!Number.isSafeInteger(epoch) || epoch < 0) throw new StoreError('ERR_INVALID_ARGUMENT', `bad epoch ${epoch}`);
-    // Strictly above: a claim of the current epoch may be a rival controller's (invariant 3).
-    if (epoch <= this.epoch) throw new StoreError('ERR_STALE_EPOCH', `epoch ${epoch} is not above ${this.epoch}`);
-    // The marker and LevelDB both hold it before this resolves (DESIGN.md invariant 3).
+    // Strictly above, counting a claim still being persisted: two claims of one
+    // number arriving together must not both succeed (DESIGN.md invariant 3).
+    const current = Math.max(this.epoch, this.claim?.epoch ?? 0);
+    if (epoch <= current) throw new StoreError('ERR_STALE_EPOCH', `epoch ${epoch} is not above ${current}`);
+    const done = this.persistEpoch(epoch);
+    this.claim = { epoch, done };
+    try {
+      await done;
+    } finally {
+      if (this.claim?.done === done) this.claim = null;
+    }
+  }
+
+  /** The marker and LevelDB both hold the epoch before this resolves. */
+  private async persistEpoch(epoch: number): Promise<void> {
     await this.append(encodeEpoch(epoch, this.lastSeq), true, { type: RecordType.Epoch, epoch, seq: this.lastSeq, lba: 0, count: 0 });
     await this.db.putEpoch(Math.max(epoch, this.epoch));
   }
@@ -90,6 +104,11 @@ export class LogStore extends StoreCore implements ReplicaStore {
   private async fence(epoch: number): Promise<void> {
     if (epoch === this.epoch) return;
     if (!Number.isSafeInteger(epoch) || epoch < this.epoch) throw new StoreError('ERR_STALE_EPOCH', `epoch ${epoch} is older than ${this.epoch}`);
+    // A claim of this epoch (or a newer one) is being persisted: wait for it, then check again.
+    if (this.claim && epoch <= this.claim.epoch) {
+      await this.claim.done.catch(() => undefined);
+      return this.fence(epoch);
+    }
     await this.setEpoch(epoch);
   }
 
@@ -259,7 +278,7 @@ export class LogStore extends StoreCore implements ReplicaStore {
         if (!this.snaps.has(record.name)) await this.addSnapshot(record.name, record.epoch, record.seq);
         return undefined;
       case 'epoch':
-        if (record.epoch > this.epoch) await this.setEpoch(record.epoch);
+        if (record.epoch > this.epoch) await this.fence(record.epoch);
         return undefined;
     }
   }
