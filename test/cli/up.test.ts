@@ -121,6 +121,12 @@ test('trireme up: demo volume, operator commands, replica restart and rebuild, r
   qemuIo(v2url, 'write -P 0x6f 0 1M');
   triremeJson<VolumeMessage>(data(['snapshot', 'revert', 'v2', 'second']));
   qemuIo(v2url, 'read -P 0x5e 0 1M');
+  // A replica added after the revert: the reverted logs cannot be truncated, yet the
+  // reopened controller reaches quorum and rebuilds the newcomer in full.
+  const regrown = triremeJson<VolumeMessage>(data(['replica', 'add', 'v2']));
+  remember(regrown);
+  await until('replica added after a revert RW', () => status('v2'), (v) => v.status?.replicas.length === 3 && v.status.replicas.every((r) => r.mode === 'RW'), 60_000);
+  qemuIo(v2url, 'read -P 0x5e 0 1M');
   assert.deepEqual(triremeJson<{ deleted: string }>(data(['snapshot', 'rm', 'v2', 'first'])), { volume: 'v2', deleted: 'first' });
   assert.deepEqual(triremeJson<SnapshotView[]>(data(['snapshot', 'ls', 'v2'])).map((s) => s.name), ['second']);
   const noSnap = trireme(data(['snapshot', 'rm', 'v2', 'first', '--json']));
@@ -142,7 +148,7 @@ test('trireme up: demo volume, operator commands, replica restart and rebuild, r
 
   assert.deepEqual(triremeJson<{ deleted: string }>(data(['volume', 'rm', 'v2'])), { deleted: 'v2' });
   assert.deepEqual(triremeJson<VolumeMessage[]>(data(['volume', 'ls'])).map((v) => v.name), ['demo']);
-  for (const r of [...created.replicas, ...grown.replicas]) await until(`v2 replica ${r.index} gone`, () => isAlive(r.process.pid), (alive) => !alive, 20_000);
+  for (const r of [...created.replicas, ...grown.replicas, ...regrown.replicas]) await until(`v2 replica ${r.index} gone`, () => isAlive(r.process.pid), (alive) => !alive, 20_000);
 
   // SIGKILL a replica child: the orchestrator restarts it, it rebuilds to RW.
   const victim = demo.replicas[1];
