@@ -203,7 +203,7 @@ export class MemoryReplicaStore implements ReplicaStore {
     if (record.type === 'snapshot' && this.snapshots.has(record.name)) return;
     if (record.type === 'write') this.checkRange(record.offset, record.data.length);
     if (record.type === 'unmap') this.checkRange(record.offset, record.length);
-    this.appendRecord(record.type === 'write' ? { ...record, data: Buffer.from(record.data) } : record);
+    this.appendRecord(record.type === 'write' ? { ...record, data: Buffer.from(record.data) } : record, true);
   }
 
   async applyExtent(extent: ImageExtent): Promise<void> {
@@ -215,7 +215,7 @@ export class MemoryReplicaStore implements ReplicaStore {
     this.applyBlocks(this.head, extent.seq, extent.offset, length, copy);
     this.applyBlocks(this.checkpoint, extent.seq, extent.offset, length, copy);
     this.lastSeq = Math.max(this.lastSeq, extent.seq);
-    this.runs.note(this.epoch, extent.seq);
+    if (this.rebuildBase === null) this.runs.note(this.epoch, extent.seq);
     // An image is not a log: deltas from before it are unknown here.
     this.logStartSeq = Math.max(this.logStartSeq, extent.seq);
   }
@@ -287,9 +287,10 @@ export class MemoryReplicaStore implements ReplicaStore {
     this.closed = true;
   }
 
-  private appendRecord(record: LogRecord): void {
+  /** `copy`: a rebuild's record; while a rebuild is unfinished those add no runs (as on disk, StoreCore.noteRun). */
+  private appendRecord(record: LogRecord, copy = false): void {
     this.log.push(record);
-    if (record.type === 'write' || record.type === 'unmap') this.runs.note(record.epoch, record.seq);
+    if ((record.type === 'write' || record.type === 'unmap') && !(copy && this.rebuildBase !== null)) this.runs.note(record.epoch, record.seq);
     if (record.type === 'write') this.logBytes += record.data.length;
     this.applyToHead(record);
     this.lastSeq = Math.max(this.lastSeq, record.seq);

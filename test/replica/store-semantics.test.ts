@@ -196,5 +196,23 @@ for (const kind of [MEMORY, DISK]) {
         await s.truncateAfter(2);
         assert.equal(identifyBlock(await s.read(B, B)), 'zero', 'a delta truncation works again after the reset');
       }));
+
+    test('while a rebuild is unfinished, scattered copies add no runs; live writes do; finish installs the source history', () =>
+      withStore(kind, async (s) => {
+        await s.setEpoch(9);
+        await s.beginRebuild(0);
+        // A full copy: extents in block order carry scattered, descending seqs.
+        for (let i = 0; i < 512; i++) await s.applyExtent({ type: 'data', offset: (i % 1024) * B, data: blockPayload(i % 1024, 2000 - 2 * i), seq: 2000 - 2 * i });
+        await s.applyRecord({ type: 'write', epoch: 4, seq: 1999, offset: 0, data: blockPayload(0, 1999) });
+        await s.write(9, 2001, B, blockPayload(1, 2001));
+        await s.write(9, 2002, 2 * B, blockPayload(2, 2002));
+        assert.deepEqual(s.info().runs, [{ epoch: 9, from: 2001, to: 2002 }]);
+        await s.finishRebuild(2000, [{ epoch: 3, from: 1, to: 1500 }, { epoch: 4, from: 1501, to: 2000 }]);
+        assert.deepEqual(s.info().runs, [
+          { epoch: 3, from: 1, to: 1500 },
+          { epoch: 4, from: 1501, to: 2000 },
+          { epoch: 9, from: 2001, to: 2002 },
+        ]);
+      }));
   });
 }

@@ -167,22 +167,23 @@ export class LogStore extends StoreCore implements ReplicaStore {
     this.ckptr.run().catch((err: unknown) => this.logger.warn({ err }, 'periodic checkpoint failed'));
   }
 
-  async appendWrite(epoch: number, seq: number, lba: number, data: Buffer, sync: boolean): Promise<void> {
+  /** `copy`: a rebuild's record or extent (not a live write), see StoreCore.applyAppended. */
+  async appendWrite(epoch: number, seq: number, lba: number, data: Buffer, sync: boolean, copy = false): Promise<void> {
     const blocks = data.length / BLOCK_SIZE;
     const parts: Promise<void>[] = [];
     for (let i = 0; i < blocks; i += MAX_RECORD_BLOCKS) {
       const count = Math.min(MAX_RECORD_BLOCKS, blocks - i);
       const buf = encodeWrite(epoch, seq, lba + i, data.subarray(i * BLOCK_SIZE, (i + count) * BLOCK_SIZE));
-      parts.push(this.append(buf, sync, { type: RecordType.Write, epoch, seq, lba: lba + i, count }));
+      parts.push(this.append(buf, sync, { type: RecordType.Write, epoch, seq, lba: lba + i, count, copy }));
     }
     await Promise.all(parts);
   }
 
-  async appendUnmap(epoch: number, seq: number, lba: number, blocks: number): Promise<void> {
+  async appendUnmap(epoch: number, seq: number, lba: number, blocks: number, copy = false): Promise<void> {
     const parts: Promise<void>[] = [];
     for (let i = 0; i < blocks; i += MAX_UNMAP_BLOCKS) {
       const count = Math.min(MAX_UNMAP_BLOCKS, blocks - i);
-      parts.push(this.append(encodeUnmap(epoch, seq, lba + i, count), false, { type: RecordType.Unmap, epoch, seq, lba: lba + i, count }));
+      parts.push(this.append(encodeUnmap(epoch, seq, lba + i, count), false, { type: RecordType.Unmap, epoch, seq, lba: lba + i, count, copy }));
     }
     await Promise.all(parts);
   }
@@ -269,10 +270,10 @@ export class LogStore extends StoreCore implements ReplicaStore {
     switch (record.type) {
       case 'write':
         this.checkRange(record.offset, record.data.length);
-        return this.appendWrite(record.epoch, record.seq, record.offset / BLOCK_SIZE, record.data, false);
+        return this.appendWrite(record.epoch, record.seq, record.offset / BLOCK_SIZE, record.data, false, true);
       case 'unmap':
         this.checkRange(record.offset, record.length);
-        return this.appendUnmap(record.epoch, record.seq, record.offset / BLOCK_SIZE, record.length / BLOCK_SIZE);
+        return this.appendUnmap(record.epoch, record.seq, record.offset / BLOCK_SIZE, record.length / BLOCK_SIZE, true);
       case 'snapshot':
         checkName(record.name);
         if (!this.snaps.has(record.name)) await this.addSnapshot(record.name, record.epoch, record.seq);
@@ -288,10 +289,10 @@ export class LogStore extends StoreCore implements ReplicaStore {
     this.checkSeq(extent.seq);
     if (extent.type === 'data') {
       this.checkRange(extent.offset, extent.data.length);
-      return this.appendWrite(this.epoch, extent.seq, extent.offset / BLOCK_SIZE, extent.data, false);
+      return this.appendWrite(this.epoch, extent.seq, extent.offset / BLOCK_SIZE, extent.data, false, true);
     }
     this.checkRange(extent.offset, extent.length);
-    return this.appendUnmap(this.epoch, extent.seq, extent.offset / BLOCK_SIZE, extent.length / BLOCK_SIZE);
+    return this.appendUnmap(this.epoch, extent.seq, extent.offset / BLOCK_SIZE, extent.length / BLOCK_SIZE, true);
   }
 
   /** truncateAfter(0) is a reset: it needs no history, so it always works. */

@@ -72,8 +72,11 @@ export async function recover(core: StoreCore, ckptr: Checkpointer): Promise<voi
       const res = await scanSegment(seg, SEGMENT_HEADER_SIZE, replayFrom, core.blocks, null);
       if (res.bad) throw core.fail(`segment ${seg.idx} at ${res.end}: ${res.bad}`);
     }
+    // Above an unfinished rebuild's base, copies and live writes look alike in the log;
+    // their runs do not matter (position() stops at the base, and the next rebuild cuts there).
+    const base = core.rebuildBase;
     const apply = (r: ScannedRecord): void =>
-      core.applyAppended(seg, r.offset, { type: r.header.type, epoch: r.header.epoch, seq: r.header.seq, lba: r.header.lba, count: r.header.count, name: r.name });
+      core.applyAppended(seg, r.offset, { type: r.header.type, epoch: r.header.epoch, seq: r.header.seq, lba: r.header.lba, count: r.header.count, name: r.name, copy: base !== null && r.header.seq > base });
     const res = await scanSegment(seg, replayFrom, fileSize, core.blocks, apply);
     if (res.bad) {
       const torn = last && !(await validRecordAfter(seg, res.end, fileSize, core.blocks));

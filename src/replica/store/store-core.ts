@@ -24,6 +24,8 @@ export interface RecordEffect {
   lba: number;
   count: number;
   name?: string;
+  /** A rebuild's copy (applyRecord/applyExtent), or a record replayed above the rebuild base. */
+  copy?: boolean;
 }
 
 /** Longest run of blocks one read syscall fetches. */
@@ -145,11 +147,11 @@ export class StoreCore {
           const lba = r.lba + i;
           if (this.wins(this.head.hi(lba), this.head.lo(lba), r.seq)) this.head.set(lba, packHi(seg.idx, i, false), offset);
         }
-        this.runs.note(r.epoch, r.seq);
+        this.noteRun(r);
         break;
       case RecordType.Unmap:
         this.applyUnmap(seg, offset, r);
-        this.runs.note(r.epoch, r.seq);
+        this.noteRun(r);
         break;
       case RecordType.Snapshot:
         this.applySnapshot(r);
@@ -171,6 +173,17 @@ export class StoreCore {
     }
     this.segs.noteSeq(seg, r.seq);
     if (r.seq > this.lastSeq) this.lastSeq = r.seq;
+  }
+
+  /**
+   * While a rebuild is unfinished its copies add no runs: an image carries no
+   * record epochs and the copy arrives out of order (scattered seqs would
+   * split the runs into one per record), and finishRebuild installs the
+   * source's history up to the join point anyway. Live writes always count.
+   */
+  private noteRun(r: RecordEffect): void {
+    if (r.copy && this.rebuildBase !== null) return;
+    this.runs.note(r.epoch, r.seq);
   }
 
   private applyUnmap(seg: Segment, offset: number, r: RecordEffect): void {
