@@ -48,8 +48,17 @@ export interface ReplicaLink {
   read(offset: number, length: number, snapshot?: string): Promise<Buffer>;
   ping(): Promise<void>;
   status(): Promise<ReplicaLinkStatus>;
-  /** Persists `epoch` before resolving; refuses one not above the current epoch. */
+  /**
+   * A claim: persists `epoch` before resolving; the replica refuses one not
+   * strictly above its current epoch in the same step (ERR_STALE_EPOCH), so
+   * of two controllers claiming one number only one succeeds (invariant 3).
+   */
   setEpoch(epoch: number): Promise<void>;
+  /**
+   * Cuts the log back to `seq` (ERR_NOT_FOUND when compaction or a revert
+   * makes that impossible: rebuild in full). `seq` 0 empties the replica,
+   * snapshots included, and always works: the full rebuild relies on it.
+   */
   truncateAfter(epoch: number, seq: number): Promise<void>;
   /** Persists the rebuild flag (see ReplicaLinkStatus.rebuildBase). */
   beginRebuild(epoch: number, base: number): Promise<void>;
