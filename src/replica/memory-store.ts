@@ -83,7 +83,7 @@ export class MemoryReplicaStore implements ReplicaStore {
       state: this.errorReason === undefined ? 'ok' : 'error',
       ...(this.errorReason !== undefined ? { error: this.errorReason } : {}),
       space: { totalBytes, liveBytes, reclaimableBytes: totalBytes - liveBytes, segments: 1 },
-      runs: this.runs.runs,
+      runs: [...this.runs.runs],
       rebuildBase: this.rebuildBase,
     };
   }

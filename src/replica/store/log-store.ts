@@ -46,7 +46,7 @@ export class LogStore extends StoreCore implements ReplicaStore {
       state: this.state,
       ...(this.errorReason !== undefined ? { error: this.errorReason } : {}),
       space: this.space(),
-      runs: this.runs.runs,
+      runs: [...this.runs.runs],
       rebuildBase: this.rebuildBase,
     };
   }
