@@ -15,13 +15,6 @@ export interface NetworkReplicaLinkOptions {
   readonly volumeId?: string;
 }
 
-/**
- * Where replicas written by earlier Trireme versions keep the rebuild flag: a
- * hidden snapshot at the base seq. Still read (and cleared on finish) so a
- * replica caught mid-rebuild across an upgrade is not taken as whole.
- */
-const LEGACY_REBUILD_MARKER = '.rebuild-base';
-
 /** Replica and client codes to the engine's link codes. */
 const CODES: Record<string, LinkErrorCodeValue> = {
   ERR_STALE_EPOCH: LinkErrorCode.StaleEpoch,
@@ -176,7 +169,6 @@ export class NetworkReplicaLink implements ReplicaLink {
   async status(): Promise<ReplicaLinkStatus> {
     const info = await this.onControl(() => this.control.status());
     this.epoch = Math.max(this.epoch, info.epoch);
-    const legacy = info.rebuildBase === null ? (await this.onControl(() => this.control.listSnapshots())).find((s) => s.name === LEGACY_REBUILD_MARKER) : undefined;
     return {
       replicaId: info.replicaId,
       epoch: info.epoch,
@@ -185,7 +177,7 @@ export class NetworkReplicaLink implements ReplicaLink {
       size: info.size,
       state: info.state,
       runs: info.runs,
-      rebuildBase: info.rebuildBase ?? legacy?.seq ?? null,
+      rebuildBase: info.rebuildBase,
     };
   }
 
@@ -207,9 +199,6 @@ export class NetworkReplicaLink implements ReplicaLink {
 
   async finishRebuild(epoch: number, upTo: number, runs: readonly EpochRun[]): Promise<void> {
     await this.onControl(() => this.control.finishRebuild(upTo, epoch, runs));
-    await this.onControl(() => this.control.deleteSnapshot(LEGACY_REBUILD_MARKER, epoch)).catch((err: ReplicaLinkError) => {
-      if (err.code !== LinkErrorCode.NotFound) throw err;
-    });
   }
 
   createSnapshot(epoch: number, name: string, seq: number): Promise<SnapshotInfo> {

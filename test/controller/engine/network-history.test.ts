@@ -3,9 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { NetworkReplicaLink } from '../../../src/controller/engine/network-replica-link';
 import type { VolumeEngine } from '../../../src/controller/engine/volume-engine';
-import { ReplicaControlClient } from '../../../src/replica/client/control-client';
 import { BlockDeviceError } from '../../../src/iscsi/block-device';
 import { ReplicaProcesses } from './support/replica-processes';
 
@@ -108,29 +106,5 @@ test('two controllers starting at the same moment never share an epoch; one serv
       assert.deepEqual(await winner.read(40 * B, B), block(100 + round * 2 + k));
     }
     for (const e of up) await e.close();
-  }
-});
-
-test('the link reads the rebuild flag and runs from the replica, and honours a flag left by an older version', async () => {
-  const link = new NetworkReplicaLink({ address: `127.0.0.1:${replicas.ports[0]}`, logger: replicas.logger(), timeoutMs: OP_TIMEOUT, volumeId: 'hist' });
-  const control = new ReplicaControlClient(`127.0.0.1:${replicas.ports[0]}`);
-  try {
-    const before = await link.status();
-    assert.equal(before.rebuildBase, null);
-    assert.ok(before.runs.length > 0 && before.runs[before.runs.length - 1].to <= before.lastSeq, 'runs come from the replica');
-    const epoch = before.epoch;
-    await link.beginRebuild(epoch, 3);
-    assert.equal((await link.status()).rebuildBase, 3);
-    await link.finishRebuild(epoch, 3, before.runs);
-    assert.equal((await link.status()).rebuildBase, null);
-    // An older controller kept the flag as a hidden snapshot at the base.
-    await control.createSnapshot('.rebuild-base', epoch, 2);
-    assert.equal((await link.status()).rebuildBase, 2);
-    await link.finishRebuild(epoch, 2, before.runs);
-    assert.equal((await link.status()).rebuildBase, null);
-    assert.ok(!(await control.listSnapshots()).some((x) => x.name === '.rebuild-base'), 'the old marker is gone');
-  } finally {
-    control.close();
-    await link.close();
   }
 });
