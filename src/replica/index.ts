@@ -11,3 +11,4 @@ export { ReplicaClient, type ReplicaClientOptions, type PingResult } from './cli
 export { ReplicaClientError, ClientErrorCode } from './client/client-errors';
 export { ReplicaControlClient, ReplicaControlError } from './client/control-client';
 export { DEFAULT_DATA_PORT } from './wire/protocol';
+export { EpochRunLog, clipRuns } from './store/epoch-runs';

@@ -82,39 +82,3 @@ export function chooseSource(candidates: readonly Candidate[]): Candidate | unde
   }
   return best;
 }
-
-/** Runs clipped to seqs <= upTo. */
-export function clipRuns(runs: readonly EpochRun[], upTo: number): EpochRun[] {
-  const out: EpochRun[] = [];
-  for (const run of runs) {
-    if (run.from > upTo) break;
-    out.push({ epoch: run.epoch, from: run.from, to: Math.min(run.to, upTo) });
-  }
-  return out;
-}
-
-/** Adds one record's (epoch, seq) to sorted runs, merging neighbours of the same epoch. */
-export function addToRuns(runs: readonly EpochRun[], epoch: number, seq: number): EpochRun[] {
-  if (epochAt(runs, seq) !== undefined) return [...runs];
-  const out = [...runs, { epoch, from: seq, to: seq }].sort((a, b) => a.from - b.from);
-  const merged: EpochRun[] = [];
-  for (const run of out) {
-    const last = merged[merged.length - 1];
-    if (last && last.epoch === run.epoch && last.to + 1 === run.from) merged[merged.length - 1] = { epoch: last.epoch, from: last.from, to: run.to };
-    else merged.push(run);
-  }
-  return merged;
-}
-
-/** `prefix` for seqs <= upTo, then the part of `runs` above it. */
-export function replacePrefix(runs: readonly EpochRun[], upTo: number, prefix: readonly EpochRun[]): EpochRun[] {
-  const out = clipRuns(prefix, upTo);
-  for (const run of runs) {
-    if (run.to <= upTo) continue;
-    const piece = { epoch: run.epoch, from: Math.max(run.from, upTo + 1), to: run.to };
-    const last = out[out.length - 1];
-    if (last && last.epoch === piece.epoch && last.to + 1 === piece.from) out[out.length - 1] = { epoch: last.epoch, from: last.from, to: piece.to };
-    else out.push(piece);
-  }
-  return out;
-}

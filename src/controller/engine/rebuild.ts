@@ -1,6 +1,7 @@
 import { errorCode } from '../../common/errors';
 import { sleep, type Clock } from './clock';
-import { clipRuns, divergencePoint, position } from './epoch-runs';
+import { clipRuns } from '../../replica';
+import { divergencePoint, position } from './epoch-runs';
 import type { EngineMetrics } from './engine-metrics';
 import { LinkErrorCode, type ReplicaLinkStatus } from './replica-link';
 import type { SnapshotInfo } from '../../replica/store-types';

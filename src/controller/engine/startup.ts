@@ -1,6 +1,7 @@
 import type { Logger } from '../../common/logger';
 import { quorum } from './ack-policy';
-import { chooseSource, clipRuns, divergencePoint, position } from './epoch-runs';
+import { clipRuns } from '../../replica';
+import { chooseSource, divergencePoint, position } from './epoch-runs';
 import type { ReplicaLinkStatus } from './replica-link';
 import type { ReplicaSet } from './replica-set';
 import type { ReplicaSlot } from './replica-slot';

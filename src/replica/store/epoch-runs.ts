@@ -40,13 +40,13 @@ export class EpochRunLog {
 
   /** Forgets seqs above `upTo` (a truncation). */
   clip(upTo: number): void {
-    this.list = clip(this.list, upTo);
+    this.list = clipRuns(this.list, upTo);
   }
 
   /** Seqs <= upTo take `prefix` (a finished rebuild adopts the source's history), the rest stays. */
   replacePrefix(upTo: number, prefix: readonly EpochRun[]): void {
     const above = this.list.filter((r) => r.to > upTo).map((r) => ({ epoch: r.epoch, from: Math.max(r.from, upTo + 1), to: r.to }));
-    this.list = merge([...clip(sortRuns(prefix), upTo), ...above]);
+    this.list = merge([...clipRuns(sortRuns(prefix), upTo), ...above]);
   }
 }
 
@@ -65,7 +65,8 @@ function sortRuns(runs: readonly EpochRun[]): EpochRun[] {
   return [...runs].sort((a, b) => a.from - b.from);
 }
 
-function clip(runs: readonly EpochRun[], upTo: number): EpochRun[] {
+/** Runs clipped to seqs <= upTo. */
+export function clipRuns(runs: readonly EpochRun[], upTo: number): EpochRun[] {
   const out: EpochRun[] = [];
   for (const r of runs) {
     if (r.from > upTo) break;

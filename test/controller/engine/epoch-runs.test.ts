@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { addToRuns, chooseSource, divergencePoint, epochAt, replacePrefix } from '../../../src/controller/engine/epoch-runs';
+import { chooseSource, divergencePoint, epochAt } from '../../../src/controller/engine/epoch-runs';
+import { EpochRunLog } from '../../../src/replica';
 import type { EpochRun, ReplicaLinkStatus } from '../../../src/controller/engine/replica-link';
 
 /** "1:1-5 2:6-9" -> runs */
@@ -84,16 +85,18 @@ describe('choosing the source', () => {
 });
 
 describe('run bookkeeping', () => {
-  test('addToRuns merges neighbours and fills holes in order', () => {
-    let r: EpochRun[] = [];
-    for (const seq of [1, 2, 5, 3, 4]) r = addToRuns(r, 1, seq);
-    assert.deepEqual(r, runs('1:1-5'));
-    r = addToRuns(r, 2, 7);
-    assert.deepEqual(r, runs('1:1-5 2:7-7'));
-    assert.equal(epochAt(r, 6), undefined);
+  test('a replica history merges neighbours and fills holes in order', () => {
+    const history = new EpochRunLog();
+    for (const seq of [1, 2, 5, 3, 4]) history.note(1, seq);
+    assert.deepEqual(history.runs, runs('1:1-5'));
+    history.note(2, 7);
+    assert.deepEqual(history.runs, runs('1:1-5 2:7-7'));
+    assert.equal(epochAt(history.runs, 6), undefined);
   });
 
-  test('replacePrefix takes the source history below the cut and keeps the rest', () => {
-    assert.deepEqual(replacePrefix(runs('0:1-3 2:8-10'), 7, runs('1:1-4 2:5-7')), runs('1:1-4 2:5-10'));
+  test('a finished rebuild takes the source history below the cut and keeps the rest', () => {
+    const history = new EpochRunLog(runs('0:1-3 2:8-10'));
+    history.replacePrefix(7, runs('1:1-4 2:5-7'));
+    assert.deepEqual(history.runs, runs('1:1-4 2:5-10'));
   });
 });

@@ -1,4 +1,4 @@
-import { addToRuns, clipRuns, replacePrefix } from '../../../../src/controller/engine/epoch-runs';
+import { EpochRunLog } from '../../../../src/replica';
 import { LinkErrorCode, ReplicaLinkError, type EpochRun, type LinkErrorCodeValue, type ReplicaLinkStatus } from '../../../../src/controller/engine/replica-link';
 import type { ImageExtent, LogRecord, SnapshotInfo } from '../../../../src/replica/store-types';
 
@@ -27,7 +27,7 @@ export class SimReplica {
   size: number;
   lastSeq = 0;
   durableSeq = 0;
-  runs: EpochRun[] = [];
+  private readonly history = new EpochRunLog();
   rebuildBase: number | null = null;
   /** exportRecords(after) below this fails NOT_FOUND, as after compaction. */
   compactedThrough = 0;
@@ -94,7 +94,7 @@ export class SimReplica {
     this.records.push(record);
     if (record.type === 'write' || record.type === 'unmap') {
       this.stamped.add(`${record.epoch}:${record.seq}`);
-      this.runs = addToRuns(this.runs, record.epoch, record.seq);
+      this.history.note(record.epoch, record.seq);
       this.lastSeq = Math.max(this.lastSeq, record.seq);
     }
   }
@@ -152,7 +152,7 @@ export class SimReplica {
   }
 
   status(): ReplicaLinkStatus {
-    return { replicaId: this.id, epoch: this.epoch, lastSeq: this.lastSeq, durableSeq: this.durableSeq, size: this.size, state: 'ok', runs: [...this.runs], rebuildBase: this.rebuildBase };
+    return { replicaId: this.id, epoch: this.epoch, lastSeq: this.lastSeq, durableSeq: this.durableSeq, size: this.size, state: 'ok', runs: [...this.history.runs], rebuildBase: this.rebuildBase };
   }
 
   setEpoch(epoch: number): void {
@@ -173,8 +173,8 @@ export class SimReplica {
     this.stamped.clear();
     for (const r of this.records) if (r.type === 'write' || r.type === 'unmap') this.stamped.add(`${r.epoch}:${r.seq}`);
     for (const [name, snap] of this.snapshots) if (snap.seq > seq) this.snapshots.delete(name);
-    this.runs = clipRuns(this.runs, seq);
-    this.lastSeq = this.runs.length > 0 ? this.runs[this.runs.length - 1].to : 0;
+    this.history.clip(seq);
+    this.lastSeq = this.lastRunSeq();
     this.durableSeq = Math.min(this.durableSeq, this.lastSeq);
     if (seq === 0) this.compactedThrough = 0;
   }
@@ -186,8 +186,8 @@ export class SimReplica {
 
   finishRebuild(epoch: number, upTo: number, runs: readonly EpochRun[]): void {
     this.check(epoch);
-    this.runs = replacePrefix(this.runs, upTo, runs);
-    this.lastSeq = Math.max(this.lastSeq, this.runs.length > 0 ? this.runs[this.runs.length - 1].to : 0);
+    this.history.replacePrefix(upTo, runs);
+    this.lastSeq = Math.max(this.lastSeq, this.lastRunSeq());
     // A full copy holds each block's newest record only: older history is gone, as after compaction.
     if (this.imageApplied) this.compactedThrough = Math.max(this.compactedThrough, upTo);
     this.imageApplied = false;
@@ -223,7 +223,7 @@ export class SimReplica {
       this.applyData(record);
       this.append(record);
     }
-    this.runs = addToRuns(this.runs, epoch, seq);
+    this.history.note(epoch, seq);
     this.lastSeq = Math.max(this.lastSeq, seq);
   }
 
@@ -274,6 +274,11 @@ export class SimReplica {
   }
 
   /** Whether the log holds the record (epoch, seq): the ack-rule check counts these. */
+  private lastRunSeq(): number {
+    const runs = this.history.runs;
+    return runs.length > 0 ? runs[runs.length - 1].to : 0;
+  }
+
   hasRecord(epoch: number, seq: number): boolean {
     return this.stamped.has(`${epoch}:${seq}`);
   }
