@@ -10,6 +10,7 @@ import { registerSnapshotCommand } from './snapshot-command';
 import { registerTargetCommand } from './target-command';
 import { registerUpCommand } from './up-command';
 import { registerVolumeCommand } from './volume-command';
+import { registerBenchCommand } from './bench-command';
 
 // dist/src/cli -> the package root; read at run time so the version has one source.
 const VERSION: string = (JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerTargetCommand(program, { createLogger });
   registerReplicaAdminCommands(registerReplicaCommand(program, { createLogger }));
   registerCsiCommand(program, { createLogger });
+  registerBenchCommand(program);
   return program;
 }
 
