@@ -29,7 +29,8 @@ function localImports(file: string): string[] {
   return specifiers
     .filter((s) => !s.endsWith('.json'))
     .map((s) => {
-      const target = resolve(dirname(file), s);
+      // A dynamic import() names the compiled file (./x.js); the source is ./x.ts.
+      const target = resolve(dirname(file), s.replace(/\.js$/, ''));
       for (const candidate of [`${target}.ts`, join(target, 'index.ts')]) {
         try {
           readFileSync(candidate);
