@@ -1,5 +1,5 @@
 import { status } from '@grpc/grpc-js';
-import { CsiError, VOLUME_CONTEXT_KEYS, alreadyExists, failedPrecondition, invalidArgument, notFound, resourceExhausted, unavailable, type Snapshot, type Volume, type VolumeCondition, type VolumeContentSource } from '../../common/csi';
+import { CsiError, VOLUME_CONTEXT_KEYS, alreadyExists, failedPrecondition, invalidArgument, notFound, outOfRange, resourceExhausted, unavailable, type Snapshot, type Volume, type VolumeCondition, type VolumeContentSource } from '../../common/csi';
 import { errorCode } from '../../common/errors';
 import { ORCHESTRATOR_ERRORS, type ContentSource, type OrchestratedSnapshot, type OrchestratedVolume } from './orchestrator';
 
@@ -27,6 +27,9 @@ export function mapOrchestratorError(err: unknown): unknown {
       return new CsiError(status.UNIMPLEMENTED, message);
     case 'ERR_INVALID_ARGUMENT':
       return invalidArgument(message);
+    // A clone asked smaller than its source (CSI CreateVolume: OUT_OF_RANGE).
+    case 'ERR_OUT_OF_RANGE':
+      return outOfRange(message);
     default:
       return err;
   }

@@ -55,6 +55,7 @@ export class CsiLocalOrchestrator implements Orchestrator {
       name: r.csi?.name ?? r.name,
       sizeBytes: r.sizeBytes,
       params: { replicaCount: r.replicas.length, fsType: r.csi?.fsType ?? 'ext4', chap: r.chap !== undefined },
+      ...(r.csi?.source ? { contentSource: r.csi.source } : {}),
       portal: d.portal,
       iqn: r.iqn,
       lun: 0,
@@ -72,17 +73,37 @@ export class CsiLocalOrchestrator implements Orchestrator {
     }
   }
 
+  /** Clones are copied from the source's replicas into the new ones before the new volume serves (clone.ts). */
+  readonly supportsClones = true;
+
   async createVolume(name: string, sizeBytes: number, params: VolumeParameters, contentSource?: ContentSource): Promise<OrchestratedVolume> {
     const existing = await this.findVolumeByName(name);
     if (existing) return existing;
-    if (contentSource) {
-      // Cloning needs a copy of another volume's image into new replicas, which the engine does not offer yet.
-      throw new TriremeError('ERR_UNIMPLEMENTED', `volumes from a ${contentSource.kind} source are not supported by the standalone orchestrator`);
-    }
     const size = Math.max(MIN_VOLUME_SIZE, Math.ceil(sizeBytes / 4096) * 4096);
     const chap = params.chap ? { user: `trireme-${randomBytes(4).toString('hex')}`, secret: randomBytes(12).toString('base64url') } : undefined;
-    const created = await this.local.createVolume({ name: volumeNameFor(name), sizeBytes: size, replicaCount: params.replicaCount, chap, csi: { name, fsType: params.fsType } });
-    return this.toVolume(created);
+    const request = { name: volumeNameFor(name), sizeBytes: size, replicaCount: params.replicaCount, chap, csi: { name, fsType: params.fsType, ...(contentSource ? { source: contentSource } : {}) } };
+    if (!contentSource) return this.toVolume(await this.local.createVolume(request));
+    if (contentSource.kind === 'snapshot') {
+      const snapshot = await this.getSnapshot(contentSource.snapshotId);
+      if (!snapshot) throw new OrchestratorError('ERR_SNAPSHOT_NOT_FOUND', `snapshot ${contentSource.snapshotId} does not exist`);
+      return this.toVolume(await this.local.createVolume({ ...request, clone: { volume: snapshot.sourceVolumeId, snapshot: snapshot.name } }));
+    }
+    return this.cloneVolume(request, contentSource.volumeId);
+  }
+
+  /**
+   * A clone of a volume is a clone of its head: a snapshot cut for the copy
+   * and deleted after it, whatever the outcome, so it never outlives the call.
+   */
+  private async cloneVolume(request: Parameters<LocalOrchestrator['createVolume']>[0], sourceId: string): Promise<OrchestratedVolume> {
+    if (!(await this.local.getVolume(sourceId))) throw new OrchestratorError('ERR_VOLUME_NOT_FOUND', `volume ${sourceId} does not exist`);
+    const temporary = `clone-${randomBytes(6).toString('hex')}`;
+    await this.local.createSnapshot(sourceId, temporary);
+    try {
+      return this.toVolume(await this.local.createVolume({ ...request, clone: { volume: sourceId, snapshot: temporary } }));
+    } finally {
+      await this.local.deleteSnapshot(sourceId, temporary);
+    }
   }
 
   async findVolumeByName(name: string): Promise<OrchestratedVolume | undefined> {
@@ -115,8 +136,13 @@ export class CsiLocalOrchestrator implements Orchestrator {
     return described.filter((d): d is VolumeDescription => d !== undefined).map((d) => this.toVolume(d));
   }
 
+  /**
+   * The restore size is the source volume's size: a replica snapshot records
+   * the bytes written, not the volume size when it was cut, and volumes never
+   * shrink, so the current size always holds the snapshot's image.
+   */
   private toSnapshot(record: VolumeRecord, s: SnapshotView): OrchestratedSnapshot {
-    return { snapshotId: `${record.name}${SNAPSHOT_SEPARATOR}${s.name}`, name: s.name, sourceVolumeId: record.name, sizeBytes: s.sizeBytes, createdAt: new Date(s.createdAt), readyToUse: true };
+    return { snapshotId: `${record.name}${SNAPSHOT_SEPARATOR}${s.name}`, name: s.name, sourceVolumeId: record.name, sizeBytes: record.sizeBytes, createdAt: new Date(s.createdAt), readyToUse: true };
   }
 
   async createSnapshot(name: string, sourceVolumeId: string): Promise<OrchestratedSnapshot> {

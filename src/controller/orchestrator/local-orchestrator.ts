@@ -3,6 +3,7 @@ import { InvalidArgumentError, TriremeError, errorCode } from '../../common/erro
 import type { Logger } from '../../common/logger';
 import { ManagementClient } from '../management/management-client';
 import type { SnapshotView, VolumeStatusView } from '../management/volume-control';
+import { populateClone } from './clone';
 import { allocatePort } from './ports';
 import type { ChildStatus, SupervisedChild } from './supervisor';
 import { VolumeProcesses, replicaDir, volumeDir, waitForPort, type ProcessLayout } from './volume-processes';
@@ -130,7 +131,18 @@ export class LocalOrchestrator {
     return port;
   }
 
-  async createVolume(request: { name: string; sizeBytes: number; replicaCount?: number; chap?: VolumeRecord['chap']; csi?: VolumeRecord['csi'] }): Promise<VolumeDescription> {
+  /**
+   * Creates a volume; with `clone`, its replicas are filled with that snapshot
+   * of another volume before its controller first starts (see clone.ts).
+   */
+  async createVolume(request: {
+    name: string;
+    sizeBytes: number;
+    replicaCount?: number;
+    chap?: VolumeRecord['chap'];
+    csi?: VolumeRecord['csi'];
+    clone?: { volume: string; snapshot: string };
+  }): Promise<VolumeDescription> {
     const name = validateVolumeName(request.name);
     const sizeBytes = validateSize(request.sizeBytes);
     const count = request.replicaCount || DEFAULT_REPLICAS;
@@ -139,6 +151,7 @@ export class LocalOrchestrator {
       this.assertOpen();
       const existing = await this.options.records.get(name);
       if (existing) throw new TriremeError('ERR_ALREADY_EXISTS', `volume "${name}" already exists (${existing.sizeBytes} bytes)`);
+      const source = request.clone ? await this.cloneSource(request.clone, sizeBytes) : undefined;
       const taken = await this.takenPorts();
       const replicas = [];
       for (let index = 0; index < count; index++) replicas.push({ index, port: await this.allocate(this.ports.replica, taken) });
@@ -157,10 +170,37 @@ export class LocalOrchestrator {
       };
       await this.options.records.put(record);
       this.options.logger.info({ volume: name, sizeBytes, replicas: count, portal: record.portalPort }, 'volume created');
-      await this.processesFor(record).start(this.readyTimeoutMs);
+      try {
+        const fill = source ? (addresses: string[]) => populateClone(source, addresses, this.options.logger.child({ volume: name })).then(() => undefined) : undefined;
+        await this.processesFor(record).start(this.readyTimeoutMs, fill);
+      } catch (err) {
+        // A half-made volume (a clone whose copy failed) is removed whole: nothing refers to it yet.
+        await this.discard(record);
+        throw err;
+      }
       await this.waitReady(record);
       return this.describeRecord(record);
     });
+  }
+
+  /** Checks a clone's source snapshot and names the source replicas that hold it (RW ones). */
+  private async cloneSource(clone: { volume: string; snapshot: string }, sizeBytes: number): Promise<{ volume: string; snapshot: string; replicas: string[] }> {
+    const source = await this.options.records.require(clone.volume);
+    const snapshot = (await this.client(source).listSnapshots()).find((s) => s.name === clone.snapshot);
+    if (!snapshot) throw new TriremeError('ERR_SNAPSHOT_NOT_FOUND', `volume "${clone.volume}" has no snapshot "${clone.snapshot}"`);
+    // A snapshot records the bytes written, not the volume's size then; volumes never shrink, so the current size bounds its image.
+    if (sizeBytes < source.sizeBytes) throw new TriremeError('ERR_OUT_OF_RANGE', `a clone of ${clone.volume}@${clone.snapshot} needs at least ${source.sizeBytes} bytes, not ${sizeBytes}`);
+    const status = await this.client(source).status(3000);
+    return { ...clone, replicas: status.replicas.filter((r) => r.mode === 'RW').map((r) => r.address) };
+  }
+
+  private async discard(record: VolumeRecord): Promise<void> {
+    await this.volumes.get(record.name)?.stop();
+    this.volumes.delete(record.name);
+    this.clients.get(record.name)?.close();
+    this.clients.delete(record.name);
+    await this.options.records.delete(record.name);
+    await rm(volumeDir(this.options.dataDir, record.name), { recursive: true, force: true });
   }
 
   /** Waits until the controller answers its management API. */
@@ -183,12 +223,7 @@ export class LocalOrchestrator {
   async deleteVolume(name: string): Promise<void> {
     return this.withLock(name, async () => {
       const record = await this.options.records.require(name);
-      await this.volumes.get(name)?.stop();
-      this.volumes.delete(name);
-      this.clients.get(name)?.close();
-      this.clients.delete(name);
-      await this.options.records.delete(name);
-      await rm(volumeDir(this.options.dataDir, name), { recursive: true, force: true });
+      await this.discard(record);
       this.options.logger.info({ volume: record.name }, 'volume deleted');
     });
   }

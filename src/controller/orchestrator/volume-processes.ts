@@ -100,10 +100,14 @@ export class VolumeProcesses {
     await child?.stop();
   }
 
-  /** Replicas first, so the controller finds a quorum on its first attempt. */
-  async start(readyTimeoutMs: number): Promise<void> {
+  /**
+   * Replicas first, so the controller finds a quorum on its first attempt.
+   * `beforeController` runs once the replicas listen (a clone fills them there).
+   */
+  async start(readyTimeoutMs: number, beforeController?: (replicaAddresses: string[]) => Promise<void>): Promise<void> {
     for (const replica of this.record.replicas) this.startReplica(replica.index);
     await Promise.all(this.record.replicas.map((r) => waitForPort(this.layout.host, r.port, readyTimeoutMs)));
+    if (beforeController) await beforeController(this.record.replicas.map((r) => this.replicaAddress(r.port)));
     this.controller.start();
   }
 

@@ -21,7 +21,12 @@ export interface VolumeRecord {
   /** One-way CHAP the target requires (CSI `chap: "true"`); the secret never goes on a command line. */
   readonly chap?: { readonly user: string; readonly secret: string };
   /** For volumes made through CSI: the request name and the file system the node makes. */
-  readonly csi?: { readonly name: string; readonly fsType: 'ext4' | 'xfs' };
+  readonly csi?: {
+    readonly name: string;
+    readonly fsType: 'ext4' | 'xfs';
+    /** What a clone was made from, so a repeated CreateVolume can be matched against it. */
+    readonly source?: { readonly kind: 'snapshot'; readonly snapshotId: string } | { readonly kind: 'volume'; readonly volumeId: string };
+  };
 }
 
 /** Volume names become IQN suffixes, directory names and Kubernetes-style ids. */

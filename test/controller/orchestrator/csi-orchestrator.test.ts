@@ -58,7 +58,12 @@ test('volumes: create is idempotent by name, served on a portal, expandable, del
   const grown = await csi.expandVolume(name, 64 * 1024 * 1024);
   assert.equal(grown.sizeBytes, 64 * 1024 * 1024);
   await assert.rejects(csi.expandVolume('nope', 64 * 1024 * 1024), (err) => errorCode(err) === 'ERR_VOLUME_NOT_FOUND');
-  await assert.rejects(csi.createVolume('pvc-clone', 1 << 20, params, { kind: 'volume', volumeId: name }), (err) => errorCode(err) === 'ERR_UNIMPLEMENTED');
+  // Clone sources are checked before anything is made (the copy itself is tested in csi-clone-stack.test.ts).
+  assert.equal(csi.supportsClones, true);
+  await assert.rejects(csi.createVolume('pvc-clone', 1 << 20, params, { kind: 'volume', volumeId: name }), (err) => errorCode(err) === 'ERR_OUT_OF_RANGE');
+  await assert.rejects(csi.createVolume('pvc-clone', 64 << 20, params, { kind: 'volume', volumeId: 'nope' }), (err) => errorCode(err) === 'ERR_VOLUME_NOT_FOUND');
+  await assert.rejects(csi.createVolume('pvc-clone', 64 << 20, params, { kind: 'snapshot', snapshotId: `${name}@nope` }), (err) => errorCode(err) === 'ERR_SNAPSHOT_NOT_FOUND');
+  assert.equal(await csi.findVolumeByName('pvc-clone'), undefined, 'a refused clone leaves no volume');
 
   // Snapshots hold the volume: it cannot go while they exist.
   const snap = await csi.createSnapshot('snapshot-1', name);
