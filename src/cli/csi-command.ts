@@ -1,18 +1,18 @@
-import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { identityService, startCsiServer, type RunningCsiServer, type ServiceSpec } from '../common/csi';
 import { InvalidArgumentError } from '../common/errors';
 import { startHttpEndpoint } from '../common/http-endpoint';
 import { parseHostPort } from '../common/host-port';
 import type { Logger } from '../common/logger';
-import { createRegistry, type Registry } from '../common/metrics';
-import { controllerService, orchestratorFactory, registeredOrchestrators, registerOrchestrator, type Orchestrator } from '../controller/csi';
+import { createRegistry } from '../common/metrics';
+import { orchestratorFactory, registeredOrchestrators, registerOrchestrator, type Orchestrator } from '../controller/csi';
 import { startStack } from '../controller/manager/standalone-stack';
 import { CsiLocalOrchestrator } from '../controller/orchestrator';
-import { createExecutor, IscsiAcquirer, nodeReadinessCheck, nodeService, type ExecutorMode } from '../node';
+import type { ExecutorMode } from '../node';
+import { startCsiDriver } from './csi-driver';
 import { onShutdownSignal } from './signals';
+import { VERSION } from './version';
 import { triremeInvocation } from './up-command';
 
 interface CsiOptions {
@@ -33,7 +33,6 @@ interface CsiOptions {
   metrics?: string;
 }
 
-const VERSION: string = (JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
 
 // The standalone orchestrator: this process owns the local stack (volume
 // records, controller and replica children) on the data directory. A second
@@ -101,41 +100,6 @@ async function createOrchestrator(options: CsiOptions, logger: Logger): Promise<
     if (value !== undefined) config[key] = value;
   }
   return factory({ logger: logger.child({ component: 'orchestrator' }), config });
-}
-
-export interface CsiDriverOptions {
-  readonly endpoint: string;
-  /** Serves the controller service over this orchestrator when given. */
-  readonly orchestrator?: Orchestrator;
-  /** Serves the node service when given. */
-  readonly node?: { nodeId: string; executor: ExecutorMode; stateDir: string; maxVolumes: number; deviceTimeoutMs: number };
-  readonly logger: Logger;
-  readonly registry?: Registry;
-}
-
-/**
- * Identity plus the controller and/or node service on one socket. Exported so
- * that other entry points (the standalone stack) serve the same driver.
- */
-export async function startCsiDriver(options: CsiDriverOptions): Promise<RunningCsiServer> {
-  const { logger } = options;
-  const readinessChecks: Array<{ name: string; check: () => Promise<boolean> }> = [];
-  let controller: ServiceSpec | undefined;
-  let node: ServiceSpec | undefined;
-  const orchestrator = options.orchestrator;
-  if (orchestrator) {
-    controller = controllerService(orchestrator);
-    readinessChecks.push({ name: 'orchestrator', check: () => orchestrator.ready() });
-  }
-  if (options.node) {
-    const nodeLogger = logger.child({ component: 'node' });
-    const executor = createExecutor(options.node.executor, nodeLogger);
-    const acquirer = new IscsiAcquirer(executor, nodeLogger);
-    node = nodeService({ ...options.node, maxVolumesPerNode: options.node.maxVolumes, executor, acquirer, logger: nodeLogger });
-    readinessChecks.push({ name: 'host-tools', check: nodeReadinessCheck(executor, acquirer) });
-  }
-  const identity = identityService({ version: VERSION, controllerService: Boolean(orchestrator), readinessChecks, logger });
-  return startCsiServer({ endpoint: options.endpoint, identity, controller, node, logger, registry: options.registry });
 }
 
 async function runCsi(options: CsiOptions, logger: Logger): Promise<void> {

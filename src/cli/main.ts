@@ -1,10 +1,7 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { createRootLogger, type Logger } from '../common/logger';
+import { VERSION } from './version';
 
-// dist/src/cli -> the package root; read at run time so the version has one source.
-const VERSION: string = (JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
 
 type CommandDeps = { createLogger(): Logger };
 
