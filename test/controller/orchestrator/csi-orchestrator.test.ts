@@ -8,7 +8,9 @@ import { silentLogger } from '../../../src/common/logger';
 import { startStack, type Stack } from '../../../src/controller/manager/standalone-stack';
 import { CsiLocalOrchestrator, volumeNameFor } from '../../../src/controller/orchestrator/csi-orchestrator';
 import { findOrphans } from '../../../src/controller/orchestrator/orphans';
+import { requireTools } from '../../support/host-tools';
 import { TRIREME_ENTRY } from '../../support/trireme-cli';
+import { qemuIo, until } from '../../cli/stack-helpers';
 
 // The CSI Orchestrator over a real standalone stack: controller and replica
 // child processes, LevelDB records, the management API between them.
@@ -96,4 +98,31 @@ test('CHAP volumes get credentials; names that are not volume names are hashed',
   const capacity = await csi.capacity(params);
   assert.ok(capacity.availableBytes > 0);
   await csi.deleteVolume(volume.volumeId);
+});
+
+test('a clone outlives SIGKILL of all its processes: after replay, writes made on it still beat the copied blocks', { timeout: 150_000 }, async (t) => {
+  if (!requireTools(t, { 'qemu-io': 'qemu-utils' })) return;
+  const url = (v: { portal: string; iqn: string; lun: number }): string => `iscsi://${v.portal}/${v.iqn}/${v.lun}`;
+  const source = await csi.createVolume('pvc-clone-source', 8 * 1024 * 1024, params);
+  qemuIo(url(source), 'write -P 0x11 0 256k');
+  const snap = await csi.createSnapshot('base', source.volumeId);
+  const clone = await csi.createVolume('pvc-clone-target', 8 * 1024 * 1024, params, { kind: 'snapshot', snapshotId: snap.snapshotId });
+  assert.deepEqual(clone.contentSource, { kind: 'snapshot', snapshotId: snap.snapshotId });
+  qemuIo(url(clone), 'write -P 0x77 0 4k');
+
+  // Every process of the clone dies at once; the supervisor brings them back
+  // and the controller recovers from the replicas' logs alone.
+  const children = [stack.orchestrator.child(clone.volumeId, 'controller'), stack.orchestrator.child(clone.volumeId, 0), stack.orchestrator.child(clone.volumeId, 1)];
+  const pids = children.map((c) => c?.status().pid ?? 0);
+  assert.ok(pids.every((pid) => pid > 0), 'all clone processes run');
+  for (const pid of pids) process.kill(pid, 'SIGKILL');
+  await until('the clone serves again', () => stack.orchestrator.describe(clone.volumeId), (d) => d.status?.state === 'healthy' && !pids.includes(d.controller.pid), 90_000, 500);
+
+  qemuIo(url(clone), 'read -P 0x77 0 4k');
+  qemuIo(url(clone), 'read -P 0x11 4k 252k');
+  qemuIo(url(clone), 'read -P 0 256k 1M');
+
+  await csi.deleteVolume(clone.volumeId);
+  await csi.deleteSnapshot(snap.snapshotId);
+  await csi.deleteVolume(source.volumeId);
 });
