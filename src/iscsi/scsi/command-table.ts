@@ -1,10 +1,21 @@
 import type { LogicalUnit } from './logical-unit';
 import type { AccessClass } from './pr-state';
+import type { Asc } from './sense';
 import { invalidFieldInCdb, invalidOperationCode } from './sense';
 import type { ScsiCommand, ScsiResult } from './types';
 
 /** Metric label for a command: a small, fixed set. */
 export type CommandClass = 'read' | 'write' | 'verify' | 'unmap' | 'flush' | 'inquiry' | 'reservation' | 'other';
+
+/**
+ * Commands that write the medium, refused while SWP is set (SPC-4 §7.5.8,
+ * SBC-3 §4.13): every 'write' command (WRITE, WRITE AND VERIFY, WRITE SAME,
+ * COMPARE AND WRITE, ORWRITE) and UNMAP. SYNCHRONIZE CACHE ('flush') only
+ * makes already accepted writes durable and stays allowed.
+ */
+export function writesMedium(spec: CommandSpec): boolean {
+  return spec.class === 'write' || spec.class === 'unmap';
+}
 
 /** What the target knows beyond one LU: its name and all LUNs (REPORT LUNS, VPD 0x83). */
 export interface TargetInfo {
@@ -12,6 +23,8 @@ export interface TargetInfo {
   lunNumbers(): number[];
   /** Every command the target supports, for REPORT SUPPORTED OPERATION CODES. */
   commands(): readonly CommandSpec[];
+  /** Queues a unit attention on one LU for every known nexus but `except` (SPC-4 §6.9: MODE PARAMETERS CHANGED). */
+  raiseExcept(lu: LogicalUnit, code: Asc, except: string): void;
 }
 
 export interface CommandContext {

@@ -43,6 +43,12 @@ export class LogicalUnit {
   readonly tasks = new TaskSet();
   /** The nexus holding a RESERVE(6) reservation (SPC-2 §7.21), if any. */
   legacyHolder: string | undefined;
+  /**
+   * SWP of the Control mode page (SPC-4 §7.5.8): set, the LU refuses every
+   * command that writes the medium. Volatile and shared by all I_T nexuses;
+   * a reset returns it to its default, off (see Target.reset).
+   */
+  softwareWriteProtect = false;
   readonly limits: BlockLimits;
 
   constructor(

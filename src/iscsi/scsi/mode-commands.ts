@@ -1,12 +1,17 @@
 import type { CommandContext, CommandSpec } from './command-table';
 import { truncate, writeU64 } from './cdb';
 import type { LogicalUnit } from './logical-unit';
-import { MODE_PAGES, PageControl, findModePage, pageValues } from './mode-pages';
+import { MODE_PAGES, PageControl, findModePage, pageValues, type ModePage } from './mode-pages';
 import { ASC, ScsiError, SenseKey, invalidFieldInCdb, invalidFieldInParameterList, parameterListLengthError } from './sense';
 
 const CONTROL_BYTE = 0x00;
-/** DEVICE-SPECIFIC PARAMETER (SBC-3 §6.4.1): WP=0, DPOFUA=1 (DPO and FUA are accepted). */
-const DEVICE_SPECIFIC = 0x10;
+/**
+ * DEVICE-SPECIFIC PARAMETER (SBC-3 §6.4.1): DPOFUA=1 (DPO and FUA are
+ * accepted); WP=1 while the medium is write-protected, here by SWP.
+ */
+function deviceSpecific(lu: LogicalUnit): number {
+  return 0x10 | (lu.softwareWriteProtect ? 0x80 : 0);
+}
 
 /** Short (8) or long (16 byte, LONGLBA) LBA mode parameter block descriptor (SBC-3 §6.4.2). */
 function blockDescriptor(lu: LogicalUnit, long: boolean): Buffer {
@@ -52,13 +57,13 @@ function modeSense(ctx: CommandContext): Buffer {
   if (ten) {
     header = Buffer.alloc(8);
     header.writeUInt16BE(header.length + descriptor.length + pages.length - 2, 0);
-    header[3] = DEVICE_SPECIFIC;
+    header[3] = deviceSpecific(lu);
     header[4] = llbaa && !dbd ? 0x01 : 0x00; // LONGLBA
     header.writeUInt16BE(descriptor.length, 6);
   } else {
     header = Buffer.alloc(4);
     header[0] = header.length + descriptor.length + pages.length - 1;
-    header[2] = DEVICE_SPECIFIC;
+    header[2] = deviceSpecific(lu);
     header[3] = descriptor.length;
   }
   const allocation = ten ? cdb.readUInt16BE(7) : cdb[4];
@@ -66,9 +71,12 @@ function modeSense(ctx: CommandContext): Buffer {
 }
 
 /**
- * MODE SELECT(6) and (10) (SPC-4 §6.9-6.10). Every field must keep its
- * current value, since none is changeable: a differing bit is INVALID FIELD
- * IN PARAMETER LIST pointing at it. SP=1 is refused (nothing is saved).
+ * MODE SELECT(6) and (10) (SPC-4 §6.9-6.10). Every field but the changeable
+ * ones (SWP) must keep its current value: a differing bit is INVALID FIELD
+ * IN PARAMETER LIST pointing at it. SP=1 is refused (nothing is saved). The
+ * whole list is checked before any value is taken, so a bad list changes
+ * nothing; a change raises MODE PARAMETERS CHANGED on the other I_T nexuses
+ * (SPC-4 §6.9.1), since the parameters are shared by all of them.
  */
 function modeSelect(ctx: CommandContext): void {
   const { cdb, lu } = ctx;
@@ -96,11 +104,20 @@ function modeSelect(ctx: CommandContext): void {
     if (!zero && !theirs.subarray(0, blocksEnd).equals(ours.subarray(0, blocksEnd))) throw invalidFieldInParameterList(offset);
     offset += size;
   }
-  while (offset < list.length) offset = checkPage(lu, list, offset);
+  const pages: { page: ModePage; values: Buffer }[] = [];
+  while (offset < list.length) {
+    const page = checkPage(lu, list, offset);
+    const end = offset + page.current(lu).length;
+    pages.push({ page, values: list.subarray(offset, end) });
+    offset = end;
+  }
+  let changed = false;
+  for (const { page, values } of pages) changed = page.apply(lu, values) || changed;
+  if (changed) ctx.target.raiseExcept(lu, ASC.ModeParametersChanged, ctx.command.nexus.id);
 }
 
-/** Compares one page of a MODE SELECT parameter list with the current values; returns the next offset. */
-function checkPage(lu: LogicalUnit, list: Buffer, offset: number): number {
+/** Compares one page of a MODE SELECT parameter list with the current values outside the changeable bits. */
+function checkPage(lu: LogicalUnit, list: Buffer, offset: number): ModePage {
   if (offset + 2 > list.length) throw parameterListLengthError();
   if (list[offset] & 0x40) throw invalidFieldInParameterList(offset, 6); // SPF: no subpages
   const page = findModePage(list[offset] & 0x3f);
@@ -113,7 +130,7 @@ function checkPage(lu: LogicalUnit, list: Buffer, offset: number): number {
     const diff = (list[offset + i] ^ current[i]) & ~changeable[i] & 0xff;
     if (diff !== 0) throw invalidFieldInParameterList(offset + i, 31 - Math.clz32(diff));
   }
-  return offset + current.length;
+  return page;
 }
 
 export const MODE_SPECS: readonly CommandSpec[] = [

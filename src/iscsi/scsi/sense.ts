@@ -53,6 +53,7 @@ export const ASC = {
   LogicalUnitNotSupported: { asc: 0x25, ascq: 0x00 },
   InvalidFieldInParameterList: { asc: 0x26, ascq: 0x00 },
   InvalidReleaseOfPersistentReservation: { asc: 0x26, ascq: 0x04 },
+  LogicalUnitSoftwareWriteProtected: { asc: 0x27, ascq: 0x02 },
   SpaceAllocationFailedWriteProtect: { asc: 0x27, ascq: 0x07 },
   PowerOnResetOccurred: { asc: 0x29, ascq: 0x00 },
   BusDeviceResetOccurred: { asc: 0x29, ascq: 0x03 },

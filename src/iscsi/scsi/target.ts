@@ -3,7 +3,7 @@ import type { Logger } from '../../common/logger';
 import type { Registry } from '../../common/metrics';
 import type { BlockDevice } from '../block-device';
 import { reportLuns, requestSenseNoLun } from './basic-commands';
-import { CommandTable, validateCdb, type CommandClass, type CommandContext, type CommandSpec, type HandlerResult, type TargetInfo } from './command-table';
+import { CommandTable, validateCdb, writesMedium, type CommandClass, type CommandContext, type CommandSpec, type HandlerResult, type TargetInfo } from './command-table';
 import { ALL_SPECS } from './commands';
 import { inquiryNoLun } from './inquiry';
 import { LogicalUnit } from './logical-unit';
@@ -87,6 +87,10 @@ class Target implements ScsiTarget, TargetInfo {
     const code = scope.kind === 'lun' ? ASC.BusDeviceResetOccurred : ASC.PowerOnResetOccurred;
     for (const lu of units) {
       lu.legacyHolder = undefined;
+      // SPC-4 §6.11 (MODE SENSE, current values after a logical unit reset):
+      // current mode parameters revert to saved values, or to defaults when
+      // nothing is saved; Trireme saves nothing, so SWP returns to off.
+      lu.softwareWriteProtect = false;
       this.raise(lu, code);
     }
     this.logger.info({ scope: scope.kind, lun: scope.kind === 'lun' ? scope.lun : undefined, initiator: by.initiatorName }, 'reset');
@@ -134,6 +138,8 @@ class Target implements ScsiTarget, TargetInfo {
         return { status: ScsiStatus.ReservationConflict };
       }
       dataOutLength = spec.dataOut?.(cdb, lu.blockSize);
+      // SPC-4 §7.5.8: with SWP=1 a command that writes the medium ends in DATA PROTECT, 27h/02h.
+      if (lu.softwareWriteProtect && writesMedium(spec)) throw ScsiError.of(SenseKey.DataProtect, ASC.LogicalUnitSoftwareWriteProtected);
       return await this.dispatch(spec, { command, cdb, lu, target: this }, dataOutLength);
     } catch (err) {
       return withDataOut(this.failure(err, command), dataOutLength);
@@ -189,6 +195,10 @@ class Target implements ScsiTarget, TargetInfo {
     if (this.nexuses.has(nexus.id)) return;
     this.nexuses.set(nexus.id, nexus);
     for (const lu of this.luns.values()) lu.unitAttentions.add(nexus.id, ASC.PowerOnResetOccurred);
+  }
+
+  raiseExcept(lu: LogicalUnit, code: Asc, except: string): void {
+    for (const id of this.nexuses.keys()) if (id !== except) lu.unitAttentions.add(id, code);
   }
 
   /** Queues a unit attention on one LU for every known nexus. */
