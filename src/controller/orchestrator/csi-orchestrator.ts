@@ -109,6 +109,8 @@ export class CsiLocalOrchestrator implements Orchestrator {
   async findVolumeByName(name: string): Promise<OrchestratedVolume | undefined> {
     const record = await this.local.getVolume(volumeNameFor(name));
     if (!record || (record.csi?.name ?? record.name) !== name) return undefined;
+    // A repeated CreateVolume while the copy runs must not report a half-filled clone as made.
+    if (record.populating) throw new TriremeError('ERR_UNAVAILABLE', `volume ${record.name} is still being copied from its source`);
     const d = await this.describe(record.name);
     return d && this.toVolume(d);
   }

@@ -78,6 +78,11 @@ export class LocalOrchestrator {
   /** Starts the processes of every recorded volume (after a restart of the stack). */
   async start(): Promise<void> {
     for (const record of await this.options.records.list()) {
+      if (record.populating) {
+        this.options.logger.warn({ volume: record.name }, 'clone was cut short by a restart: removing the half-copied volume');
+        await this.discard(record);
+        continue;
+      }
       const processes = this.processesFor(record);
       processes.start(this.readyTimeoutMs).catch((err: unknown) => this.options.logger.error({ err, volume: record.name }, 'volume did not come back'));
     }
@@ -155,7 +160,7 @@ export class LocalOrchestrator {
       const taken = await this.takenPorts();
       const replicas = [];
       for (let index = 0; index < count; index++) replicas.push({ index, port: await this.allocate(this.ports.replica, taken) });
-      const record: VolumeRecord = {
+      let record: VolumeRecord = {
         name,
         sizeBytes,
         iqn: IQN_PREFIX + name,
@@ -167,11 +172,19 @@ export class LocalOrchestrator {
         createdAt: new Date().toISOString(),
         ...(request.chap ? { chap: request.chap } : {}),
         ...(request.csi ? { csi: request.csi } : {}),
+        ...(source ? { populating: true } : {}),
       };
       await this.options.records.put(record);
       this.options.logger.info({ volume: name, sizeBytes, replicas: count, portal: record.portalPort }, 'volume created');
       try {
-        const fill = source ? (addresses: string[]) => populateClone(source, addresses, this.options.logger.child({ volume: name })).then(() => undefined) : undefined;
+        const fill = source
+          ? async (addresses: string[]): Promise<void> => {
+              await populateClone(source, addresses, this.options.logger.child({ volume: name }));
+              record = { ...record, populating: false };
+              await this.options.records.put(record);
+              this.processesFor(record).update(record);
+            }
+          : undefined;
         await this.processesFor(record).start(this.readyTimeoutMs, fill);
       } catch (err) {
         // A half-made volume (a clone whose copy failed) is removed whole: nothing refers to it yet.

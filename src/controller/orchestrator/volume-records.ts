@@ -20,6 +20,12 @@ export interface VolumeRecord {
   readonly createdAt: string;
   /** One-way CHAP the target requires (CSI `chap: "true"`); the secret never goes on a command line. */
   readonly chap?: { readonly user: string; readonly secret: string };
+  /**
+   * Set while a clone's replicas are being filled, before its controller first
+   * starts. A record still marked after a restart of the stack is a copy cut
+   * short: the volume is removed, never served with part of its data.
+   */
+  readonly populating?: boolean;
   /** For volumes made through CSI: the request name and the file system the node makes. */
   readonly csi?: {
     readonly name: string;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -7,7 +7,10 @@ import { errorCode } from '../../../src/common/errors';
 import { silentLogger } from '../../../src/common/logger';
 import { startStack, type Stack } from '../../../src/controller/manager/standalone-stack';
 import { CsiLocalOrchestrator, volumeNameFor } from '../../../src/controller/orchestrator/csi-orchestrator';
+import { LocalOrchestrator } from '../../../src/controller/orchestrator/local-orchestrator';
 import { findOrphans } from '../../../src/controller/orchestrator/orphans';
+import { replicaDir } from '../../../src/controller/orchestrator/volume-processes';
+import { VolumeRecords } from '../../../src/controller/orchestrator/volume-records';
 import { requireTools } from '../../support/host-tools';
 import { TRIREME_ENTRY } from '../../support/trireme-cli';
 import { qemuIo, until } from '../../cli/stack-helpers';
@@ -125,4 +128,27 @@ test('a clone outlives SIGKILL of all its processes: after replay, writes made o
   await csi.deleteVolume(clone.volumeId);
   await csi.deleteSnapshot(snap.snapshotId);
   await csi.deleteVolume(source.volumeId);
+});
+
+test('a clone cut short by a restart is removed at start, never served half-copied; CreateVolume meanwhile is UNAVAILABLE', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'trireme-clone-cut-'));
+  const records = await VolumeRecords.open(join(dir, 'records'));
+  try {
+    const cut = {
+      name: 'pvc-cut', sizeBytes: 8 << 20, iqn: 'iqn.2026-11.io.trireme:pvc-cut', portalPort: 1, managementPort: 2, metricsPort: 3,
+      replicas: [{ index: 0, port: 4 }], nextReplicaIndex: 1, createdAt: new Date().toISOString(), populating: true,
+      csi: { name: 'pvc-cut', fsType: 'ext4' as const, source: { kind: 'volume' as const, volumeId: 'pvc-src' } },
+    };
+    await records.put(cut);
+    mkdirSync(replicaDir(dir, cut.name, 0), { recursive: true });
+    const local = new LocalOrchestrator({ dataDir: dir, host: '127.0.0.1', trireme: { command: process.execPath, args: [TRIREME_ENTRY] }, records, logger: silentLogger() });
+    await assert.rejects(new CsiLocalOrchestrator(local).findVolumeByName('pvc-cut'), (err) => errorCode(err) === 'ERR_UNAVAILABLE');
+    await local.start();
+    assert.equal(await records.get('pvc-cut'), undefined);
+    assert.equal(existsSync(replicaDir(dir, cut.name, 0)), false, 'the half-copied replica data is gone');
+    await local.close();
+  } finally {
+    await records.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
