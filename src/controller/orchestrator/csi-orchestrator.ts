@@ -99,11 +99,16 @@ export class CsiLocalOrchestrator implements Orchestrator {
     if (!(await this.local.getVolume(sourceId))) throw new OrchestratorError('ERR_VOLUME_NOT_FOUND', `volume ${sourceId} does not exist`);
     const temporary = `clone-${randomBytes(6).toString('hex')}`;
     await this.local.createSnapshot(sourceId, temporary);
+    let made: VolumeDescription;
     try {
-      return this.toVolume(await this.local.createVolume({ ...request, clone: { volume: sourceId, snapshot: temporary } }));
-    } finally {
-      await this.local.deleteSnapshot(sourceId, temporary);
+      made = await this.local.createVolume({ ...request, clone: { volume: sourceId, snapshot: temporary } });
+    } catch (err) {
+      // The copy's failure is the answer; a failed clean-up must not hide it.
+      await this.local.deleteSnapshot(sourceId, temporary).catch(() => undefined);
+      throw err;
     }
+    await this.local.deleteSnapshot(sourceId, temporary);
+    return this.toVolume(made);
   }
 
   async findVolumeByName(name: string): Promise<OrchestratedVolume | undefined> {
