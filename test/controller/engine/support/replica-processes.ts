@@ -1,15 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { Registry } from 'prom-client';
 import { createRootLogger, type Logger } from '../../../../src/common/logger';
 import { NetworkReplicaLink } from '../../../../src/controller/engine/network-replica-link';
 import { VolumeEngine } from '../../../../src/controller/engine/volume-engine';
 import { ReplicaClient } from '../../../../src/replica/client/replica-client';
+import { TRIREME_ENTRY } from '../../../support/trireme-cli';
 
-const MAIN = resolve(__dirname, '..', '..', '..', '..', 'src', 'cli', 'main.js');
-const LAUNCH = `require(${JSON.stringify(MAIN)}).main(process.argv).catch((e) => { process.stderr.write('trireme: ' + (e && e.message || e) + '\\n'); process.exit(1); })`;
 
 export function freePort(): Promise<number> {
   return new Promise((res, rej) => {
@@ -39,7 +38,7 @@ export class ReplicaProcesses {
   }
 
   start(i: number): Promise<void> {
-    const args = ['-e', LAUNCH, 'trireme', 'replica', '--dir', join(this.dir, `r${i}`), '--size', String(this.size), '--volume-id', this.volumeId, '--listen', `127.0.0.1:${this.ports[i]}`];
+    const args = [TRIREME_ENTRY, 'replica', '--dir', join(this.dir, `r${i}`), '--size', String(this.size), '--volume-id', this.volumeId, '--listen', `127.0.0.1:${this.ports[i]}`];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TRIREME_LOG_LEVEL: 'warn' } });
     this.procs[i] = child;
     let out = '';
@@ -61,6 +60,11 @@ export class ReplicaProcesses {
       child.once('exit', () => res());
       child.kill('SIGKILL');
     });
+  }
+
+  /** Sends a signal that does not end the process (SIGSTOP, SIGCONT). */
+  signal(i: number, signal: 'SIGSTOP' | 'SIGCONT'): void {
+    this.procs[i]?.kill(signal);
   }
 
   killAll(): Promise<void> {
