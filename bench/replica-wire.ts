@@ -10,11 +10,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { ReplicaClient } from '../src/replica/client/replica-client';
+import { TRIREME_ENTRY } from './lib/trireme-cli';
 
-const MAIN = resolve(__dirname, '..', 'src', 'cli', 'main.js');
-const LAUNCH = `require(${JSON.stringify(MAIN)}).main(process.argv).catch((e) => { process.stderr.write(String(e) + '\\n'); process.exit(1); })`;
 const SIZE = 1024 * 1024 * 1024;
 
 function arg(name: string, fallback: string): string {
@@ -24,7 +23,7 @@ function arg(name: string, fallback: string): string {
 
 async function startServer(store: 'memory' | 'disk', dir: string): Promise<{ child: ChildProcess; port: number }> {
   const storeArgs = store === 'memory' ? ['--memory'] : ['--dir', join(dir, 'replica')];
-  const child = spawn(process.execPath, ['-e', LAUNCH, 'trireme', 'replica', ...storeArgs, '--size', String(SIZE), '--listen', '127.0.0.1:0'], {
+  const child = spawn(process.execPath, [TRIREME_ENTRY, 'replica', ...storeArgs, '--size', String(SIZE), '--listen', '127.0.0.1:0'], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, TRIREME_LOG_LEVEL: 'warn' },
   });

@@ -10,6 +10,7 @@ import { MATRIX } from './target-vs-tgtd';
 import { DEPTH_NOTE, fioArgs, fioHasLibiscsi, parseFioJson, runFio, type FioJob, type FioResult } from './lib/fio';
 import { median, ratio } from './lib/stats';
 import { renderTable, type Cell } from './lib/table';
+import { TRIREME_ENTRY } from './lib/trireme-cli';
 
 // A 3-replica Trireme volume (three `trireme replica` processes and one
 // `trireme controller`, real TCP between them) against tgtd over one file and
@@ -17,7 +18,6 @@ import { renderTable, type Cell } from './lib/table';
 // fio matrix of bench/target-vs-tgtd.ts. Also the resident memory of the
 // controller and the replicas at idle with a 4 GiB volume.
 
-const BIN = join(__dirname, '..', '..', 'bin', 'trireme.js');
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -32,7 +32,7 @@ function freePort(): Promise<number> {
 
 /** Starts `trireme ARGS` and resolves with the process and its parsed JSON ready line. */
 function startTrireme(args: string[]): Promise<{ child: ChildProcess; ready: Record<string, unknown> }> {
-  const child = spawn(process.execPath, [process.env.TRIREME_BIN || BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TRIREME_LOG_LEVEL: 'warn' } });
+  const child = spawn(process.execPath, [TRIREME_ENTRY, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TRIREME_LOG_LEVEL: 'warn' } });
   return new Promise((resolve, reject) => {
     let out = '';
     let err = '';
