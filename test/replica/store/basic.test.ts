@@ -1,17 +1,10 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { Registry } from 'prom-client';
 import { BLOCK_SIZE } from '../../../src/replica/store-types';
-import { MiB, open, pattern, tempDir } from './helpers';
+import { MiB, open, pattern, tempDirs } from './helpers';
 
-const dirs: string[] = [];
-const mk = (): string => {
-  const d = tempDir();
-  dirs.push(d);
-  return d;
-};
-after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+const mk = tempDirs();
 
 test('creating needs a size; a size mismatch on open is a clear error', async () => {
   const dir = mk();

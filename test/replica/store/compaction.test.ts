@@ -1,19 +1,12 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CHUNK_BLOCKS, IndexView, indexBytes, packHi } from '../../../src/replica/store/block-index';
 import { TokenBucket } from '../../../src/replica/store/token-bucket';
 import { BLOCK_SIZE } from '../../../src/replica/store-types';
-import { MiB, open, pattern, tempDir } from './helpers';
+import { MiB, open, pattern, tempDirs } from './helpers';
 
-const dirs: string[] = [];
-const mk = (): string => {
-  const d = tempDir();
-  dirs.push(d);
-  return d;
-};
-after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+const mk = tempDirs();
 
 test('compaction reclaims overwritten, unmapped and snapshot-only space and keeps every view intact', async () => {
   const dir = mk();

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { after } from 'node:test';
 import { silentLogger } from '../../../src/common/logger';
 import { openReplicaStore, type OpenReplicaStoreOptions } from '../../../src/replica/store';
 import { BLOCK_SIZE } from '../../../src/replica/store-types';
@@ -9,6 +10,17 @@ export const MiB = 1 << 20;
 
 export function tempDir(prefix = 'trireme-store-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** A maker of temp dirs that are all removed when the calling test file ends. */
+export function tempDirs(prefix?: string): () => string {
+  const dirs: string[] = [];
+  after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+  return () => {
+    const dir = tempDir(prefix);
+    dirs.push(dir);
+    return dir;
+  };
 }
 
 export function open(dir: string, extra: Partial<OpenReplicaStoreOptions> = {}): ReturnType<typeof openReplicaStore> {

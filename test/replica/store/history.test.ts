@@ -1,23 +1,16 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { BLOCK_SIZE } from '../../../src/replica/store-types';
-import { MiB, collect, open, pattern, tempDir } from './helpers';
+import { MiB, collect, open, pattern, tempDirs } from './helpers';
 
 /**
  * The replica's own history on the real store (files, fsync, LevelDB): epoch
  * claims, epoch runs and the rebuild flag must survive restarts and
  * compaction, and a reset must empty a replica whatever its history.
  */
-const dirs: string[] = [];
-const mk = (): string => {
-  const d = tempDir();
-  dirs.push(d);
-  return d;
-};
-after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+const mk = tempDirs();
 
 test('a claim of the current epoch is refused, before and after a restart', async () => {
   const dir = mk();

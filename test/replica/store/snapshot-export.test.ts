@@ -1,17 +1,10 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import type { ImageExtent, LogRecord } from '../../../src/replica/store-types';
 import { BLOCK_SIZE } from '../../../src/replica/store-types';
-import { MiB, collect, open, pattern, tempDir } from './helpers';
+import { MiB, collect, open, pattern, tempDirs } from './helpers';
 
-const dirs: string[] = [];
-const mk = (): string => {
-  const d = tempDir();
-  dirs.push(d);
-  return d;
-};
-after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+const mk = tempDirs();
 
 /** Applies extents to a plain buffer image. */
 function paint(size: number, extents: ImageExtent[], base?: Buffer): Buffer {
