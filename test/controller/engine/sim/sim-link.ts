@@ -1,6 +1,6 @@
-import { LinkErrorCode, ReplicaLinkError, type EpochRun, type ReplicaLink, type ReplicaLinkStatus } from '../../../../src/controller/engine/replica-link';
-import type { ImageExtent, LogRecord, SnapshotInfo } from '../../../../src/replica/store-types';
+import { LinkErrorCode, ReplicaLinkError } from '../../../../src/controller/engine/replica-link';
 import type { Rng, SimClock } from './sim-clock';
+import { ReplicaModelLink } from './replica-model-link';
 import type { SimReplica } from './sim-replica';
 
 /** Faults that belong to the network between the engine and one replica process. */
@@ -20,7 +20,7 @@ interface Held {
  * stopped one (SIGSTOP) holds requests and serves them in order when resumed;
  * a partition holds everything and resets when healed.
  */
-export class SimLink implements ReplicaLink {
+export class SimLink extends ReplicaModelLink {
   readonly faults: LinkFaults = { partitioned: false };
   /** Every (seq) stamped on this link by write/unmap, in send order: invariant 2 is checked on it. */
   readonly sentSeqs: number[] = [];
@@ -33,15 +33,16 @@ export class SimLink implements ReplicaLink {
   private incarnation: number;
 
   constructor(
-    readonly replica: SimReplica,
+    override readonly replica: SimReplica,
     private readonly clock: SimClock,
     private readonly rng: Rng,
     private readonly latency: [number, number] = [1, 8],
   ) {
+    super();
     this.incarnation = replica.incarnation;
   }
 
-  get id(): string {
+  override get id(): string {
     return this.replica.id;
   }
 
@@ -60,7 +61,7 @@ export class SimLink implements ReplicaLink {
    * 2-11); 'reconnect' (ping) reopens it; 'control' is the gRPC channel, which
    * reconnects by itself.
    */
-  private exec<T>(fn: () => T, connection: 'data' | 'reconnect' | 'control' = 'control'): Promise<T> {
+  protected override exec<T>(fn: () => T, connection: 'data' | 'reconnect' | 'control' = 'control'): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       if (this.closed || (connection === 'data' && this.lost)) {
         reject(new ReplicaLinkError(LinkErrorCode.Unreachable, this.id, this.closed ? 'link closed' : 'connection lost'));
@@ -102,67 +103,40 @@ export class SimLink implements ReplicaLink {
     });
   }
 
-  write(epoch: number, seq: number, offset: number, data: Buffer, fua: boolean): Promise<void> {
+  override write(epoch: number, seq: number, offset: number, data: Buffer, fua: boolean): Promise<void> {
     this.sentSeqs.push(seq);
     const copy = Buffer.from(data);
     return this.exec(() => this.replica.write(epoch, seq, offset, copy, fua), 'data');
   }
 
-  unmap(epoch: number, seq: number, offset: number, length: number): Promise<void> {
+  override unmap(epoch: number, seq: number, offset: number, length: number): Promise<void> {
     this.sentSeqs.push(seq);
     return this.exec(() => this.replica.unmap(epoch, seq, offset, length), 'data');
   }
 
-  flush(epoch: number): Promise<void> {
+  override flush(epoch: number): Promise<void> {
     return this.exec(() => this.replica.flush(epoch), 'data');
   }
 
-  read(offset: number, length: number, snapshot?: string): Promise<Buffer> {
+  override read(offset: number, length: number, snapshot?: string): Promise<Buffer> {
     return this.exec(() => this.replica.read(offset, length, snapshot), 'reconnect');
   }
 
-  ping(): Promise<void> {
+  override ping(): Promise<void> {
     return this.exec(() => undefined, 'reconnect');
   }
 
-  status(): Promise<ReplicaLinkStatus> {
-    return this.exec(() => this.replica.status());
-  }
 
-  setEpoch(epoch: number): Promise<void> {
-    return this.exec(() => this.replica.setEpoch(epoch));
-  }
 
-  truncateAfter(epoch: number, seq: number): Promise<void> {
-    return this.exec(() => this.replica.truncateAfter(epoch, seq));
-  }
 
-  beginRebuild(epoch: number, base: number): Promise<void> {
-    return this.exec(() => this.replica.beginRebuild(epoch, base));
-  }
 
-  finishRebuild(epoch: number, upTo: number, runs: readonly EpochRun[]): Promise<void> {
-    return this.exec(() => this.replica.finishRebuild(epoch, upTo, runs));
-  }
 
-  createSnapshot(epoch: number, name: string, seq: number): Promise<SnapshotInfo> {
-    return this.exec(() => this.replica.createSnapshot(epoch, name, seq));
-  }
 
-  deleteSnapshot(epoch: number, name: string): Promise<void> {
-    return this.exec(() => this.replica.deleteSnapshot(epoch, name));
-  }
 
-  listSnapshots(): Promise<SnapshotInfo[]> {
-    return this.exec(() => this.replica.listSnapshots());
-  }
 
-  revertToSnapshot(epoch: number, name: string, seq: number): Promise<void> {
-    return this.exec(() => this.replica.revertToSnapshot(epoch, name, seq));
-  }
 
   /** Streams a list fetched once, a few items per round trip, each one subject to faults. */
-  private async *stream<T>(fetch: () => T[]): AsyncGenerator<T> {
+  protected override async *stream<T>(fetch: () => T[]): AsyncGenerator<T> {
     const items = await this.exec(fetch);
     for (let i = 0; i < items.length; i += 4) {
       const batch = await this.exec(() => items.slice(i, i + 4));
@@ -170,27 +144,12 @@ export class SimLink implements ReplicaLink {
     }
   }
 
-  exportRecords(afterSeq: number): AsyncIterable<LogRecord> {
-    return this.stream(() => this.replica.exportRecords(afterSeq));
-  }
 
-  exportImage(options: { snapshot?: string }): AsyncIterable<ImageExtent> {
-    return this.stream(() => this.replica.exportImage(options.snapshot));
-  }
 
-  applyRecord(epoch: number, record: LogRecord): Promise<void> {
-    return this.exec(() => this.replica.applyRecord(epoch, record));
-  }
 
-  applyExtent(epoch: number, extent: ImageExtent): Promise<void> {
-    return this.exec(() => this.replica.applyExtent(epoch, extent));
-  }
 
-  resize(epoch: number, size: number): Promise<void> {
-    return this.exec(() => this.replica.resize(epoch, size));
-  }
 
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     this.closed = true;
     this.heal();
   }
