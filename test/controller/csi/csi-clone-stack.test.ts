@@ -1,28 +1,21 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, test } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { requireTools } from '../../support/host-tools';
-import { CsiTestClient } from '../../node/support/csi-client';
-import { TRIREME_ENTRY } from '../../support/trireme-cli';
+import { LocalCsiProcess } from './local-csi-process';
 import { qemuIo } from '../../cli/stack-helpers';
 
 // Clones through `trireme csi --mode controller` over the local orchestrator:
 // data goes in and comes out with qemu-io over iscsi:// at each volume's own
 // portal, so the copy is checked by an independent initiator end to end.
 const dir = mkdtempSync(join(tmpdir(), 'trireme-csi-clone-'));
-let csi: ChildProcess | undefined;
+let stack: LocalCsiProcess | undefined;
 
 after(async () => {
-  if (csi && csi.exitCode === null) {
-    csi.kill('SIGTERM');
-    await Promise.race([new Promise((done) => csi?.once('exit', done)), sleep(15_000)]);
-    if (csi.exitCode === null) csi.kill('SIGKILL');
-  }
+  await stack?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -43,19 +36,8 @@ test('CSI clones over the local stack: a volume from a snapshot holds the snapsh
   if (!requireTools(t, { 'qemu-io': 'qemu-utils' })) return;
   // Below the ephemeral range (32768+), where port-0 servers of other tests come and go.
   const base = 10_000 + Math.floor(Math.random() * 200) * 50;
-  const socket = join(dir, 'csi.sock');
-  let output = '';
-  csi = spawn(
-    process.execPath,
-    [TRIREME_ENTRY, 'csi', '--endpoint', `unix://${socket}`, '--mode', 'controller', '--data', join(dir, 'data'),
-      '--portal-port', String(base), '--replica-port', String(base + 10), '--management-port', String(base + 30), '--metrics-port', String(base + 40)],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TRIREME_BIN: TRIREME_ENTRY } },
-  );
-  csi.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-  csi.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  for (let i = 0; i < 200 && !existsSync(socket) && csi.exitCode === null; i++) await sleep(50);
-  assert.ok(existsSync(socket), `no CSI socket: ${output.slice(-2000)}`);
-  const client = new CsiTestClient(socket);
+  stack = await LocalCsiProcess.start(dir, base);
+  const { client } = stack;
   const create = (request: object) => client.call<{ volume: CsiVolume }>('Controller', 'CreateVolume', { volume_capabilities: CAPS, ...request }).then((r) => r.volume);
   try {
     const caps = await client.call<{ capabilities: Array<{ rpc: { type: string } }> }>('Controller', 'ControllerGetCapabilities');
@@ -111,7 +93,7 @@ test('CSI clones over the local stack: a volume from a snapshot holds the snapsh
     assert.deepEqual((await client.call<{ entries: unknown[] }>('Controller', 'ListVolumes')).entries, []);
   } catch (err) {
     // The stack's own log says which child failed and why.
-    t.diagnostic(output.slice(-4000));
+    t.diagnostic(stack.output().slice(-4000));
     throw err;
   } finally {
     client.close();

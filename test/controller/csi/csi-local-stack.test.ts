@@ -1,28 +1,21 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, test } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import { requireTools } from '../../support/host-tools';
-import { CsiTestClient } from '../../node/support/csi-client';
-import { TRIREME_ENTRY } from '../../support/trireme-cli';
+import { LocalCsiProcess } from './local-csi-process';
 
 // `trireme csi --mode controller` with the local orchestrator: CSI calls make
 // real volumes (a controller and three replica processes each), checked from
 // outside with libiscsi and qemu-io at the portal and IQN of the volume context.
 const dir = mkdtempSync(join(tmpdir(), 'trireme-csi-stack-'));
-const launcher = TRIREME_ENTRY;
-let csi: ChildProcess | undefined;
+let stack: LocalCsiProcess | undefined;
 
 after(async () => {
-  if (csi && csi.exitCode === null) {
-    csi.kill('SIGTERM');
-    await Promise.race([new Promise((done) => csi?.once('exit', done)), sleep(15_000)]);
-    if (csi.exitCode === null) csi.kill('SIGKILL');
-  }
+  await stack?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -31,19 +24,8 @@ const MiB = 1024 * 1024;
 test('CSI controller over the local orchestrator: a real volume answers at its volume context, grows, snapshots and goes away', { timeout: 120_000 }, async (t) => {
   if (!requireTools(t, { 'qemu-io': 'qemu-utils', 'iscsi-readcapacity16': 'libiscsi-bin' })) return;
   const base = 20_000 + Math.floor(Math.random() * 200) * 50;
-  const socket = join(dir, 'csi.sock');
-  let output = '';
-  csi = spawn(
-    process.execPath,
-    [launcher, 'csi', '--endpoint', `unix://${socket}`, '--mode', 'controller', '--data', join(dir, 'data'),
-      '--portal-port', String(base), '--replica-port', String(base + 10), '--management-port', String(base + 30), '--metrics-port', String(base + 40)],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TRIREME_BIN: launcher } },
-  );
-  csi.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-  csi.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  for (let i = 0; i < 200 && !existsSync(socket) && csi.exitCode === null; i++) await sleep(50);
-  assert.ok(existsSync(socket), `no CSI socket: ${output.slice(-2000)}`);
-  const client = new CsiTestClient(socket);
+  stack = await LocalCsiProcess.start(dir, base);
+  const { client } = stack;
   try {
     const { volume } = await client.call<{ volume: { volume_id: string; capacity_bytes: number; volume_context: Record<string, string> } }>('Controller', 'CreateVolume', {
       name: 'pvc-stack',
@@ -88,7 +70,5 @@ test('CSI controller over the local orchestrator: a real volume answers at its v
   } finally {
     client.close();
   }
-  csi.kill('SIGTERM');
-  const code = await new Promise<number | null>((done) => (csi?.exitCode !== null ? done(csi?.exitCode ?? null) : csi.once('exit', done)));
-  assert.equal(code, 0, output.slice(-2000));
+  assert.equal(await stack.stop(), 0, stack.output().slice(-2000));
 });
