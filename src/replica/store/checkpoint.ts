@@ -1,4 +1,4 @@
-import { Chunk, IndexView, decodeChunk, encodeChunk } from './block-index';
+import { CHUNK_BLOCKS, Chunk, IndexView, decodeChunk, encodeChunk } from './block-index';
 import { EpochRunLog } from './epoch-runs';
 import type { Checkpoint, ChunkWrite } from './meta-db';
 import type { StoreCore } from './store-core';
@@ -76,6 +76,7 @@ export class Checkpointer {
       compactedSeq: core.compactedSeq,
       runs: [...core.runs.runs],
       segments: core.segs.all().map((s) => core.segs.meta(s)),
+      chunkBlocks: CHUNK_BLOCKS,
       head,
       snapshots,
     };
@@ -85,6 +86,9 @@ export class Checkpointer {
   /** Rebuilds the views from a stored checkpoint; chunks shared between views stay shared. */
   async load(ckpt: Checkpoint): Promise<void> {
     const core = this.core;
+    // Chunk ids stand for ranges of CHUNK_BLOCKS blocks: another size would put entries on the wrong blocks.
+    const blocks = ckpt.chunkBlocks ?? 1024;
+    if (blocks !== CHUNK_BLOCKS) throw core.fail(`checkpoint holds index chunks of ${blocks} blocks, this version uses ${CHUNK_BLOCKS}: rebuild the replica`);
     this.nextChunkId = ckpt.nextChunkId;
     const uses = new Map<number, number>();
     const count = (ids: number[]): void => ids.forEach((id) => id >= 0 && uses.set(id, (uses.get(id) ?? 0) + 1));

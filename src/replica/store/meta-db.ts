@@ -43,6 +43,8 @@ export interface Checkpoint {
   /** The epoch runs up to lastSeq; replay of the log after the checkpoint extends them (absent before format 2). */
   runs?: EpochRun[];
   segments: SegmentMeta[];
+  /** Blocks per index chunk (absent: 1024, the size before chunk.ts). */
+  chunkBlocks?: number;
   head: number[];
   snapshots: Record<string, number[]>;
 }

@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { CHUNK_BLOCKS, Chunk } from '../../../src/replica/store/chunk';
+import { packHi } from '../../../src/replica/store/block-index';
+
+/** xorshift32: deterministic, so a failure reruns the same way. */
+function rng(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return x >>> 0;
+  };
+}
+
+type Ref = Map<number, [number, number]>;
+
+function checkAll(c: Chunk, ref: Ref, fill: [number, number], label: string): void {
+  for (let i = 0; i < CHUNK_BLOCKS; i++) {
+    const want = ref.get(i) ?? fill;
+    assert.equal(c.entryHi(i), want[0], `${label}: hi of block ${i}`);
+    assert.equal(c.entryLo(i), want[1], `${label}: lo of block ${i}`);
+  }
+}
+
+/** Writes `n` random entries drawn by `entry`, checking against a map every so often and at the end. */
+function exercise(seed: number, n: number, entry: (r: () => number) => [number, number], keys = CHUNK_BLOCKS): { c: Chunk; ref: Ref } {
+  const r = rng(seed);
+  const c = new Chunk(1);
+  const ref: Ref = new Map();
+  for (let k = 0; k < n; k++) {
+    const i = r() % keys;
+    const [hi, lo] = entry(r);
+    c.set(i, hi, lo);
+    ref.set(i, [hi, lo]);
+    if (k % 997 === 0) checkAll(c, ref, [0, 0], `seed ${seed} step ${k}`);
+  }
+  checkAll(c, ref, [0, 0], `seed ${seed} end`);
+  return { c, ref };
+}
+
+test('scattered 4k entries (one hi per segment) stay narrow: about 6 bytes each', () => {
+  const { c, ref } = exercise(1, 600, (r) => [packHi(1 + (r() % 20), 0, false), 64 + (r() % 16000) * 4148]);
+  // 6 bytes an entry plus growth slack (at most 1/8), a small palette and one chunk's engine overhead.
+  assert.ok(c.bytes < ref.size * 7 + 500, `${ref.size} entries cost ${c.bytes} bytes`);
+});
+
+test('many distinct hi values overflow the palette and the chunk goes wide, then dense; every entry survives', () => {
+  // Blocks inside long records: hi differs per block, so the palette fills.
+  const { c, ref } = exercise(2, 30000, (r) => [packHi(1 + (r() % 3), r() % 4000, false), 64 + (r() % 10000) * 4148]);
+  assert.ok(ref.size > CHUNK_BLOCKS * 0.9);
+  assert.ok(c.bytes <= CHUNK_BLOCKS * 8 + 400, `full chunk costs ${c.bytes} bytes`);
+});
+
+test('record offsets past 2^26 (segments over 64 MiB) go wide', () => {
+  const { c, ref } = exercise(3, 500, (r) => [packHi(1, 0, r() % 5 === 0), (r() % 0x40000000) >>> 0]);
+  assert.ok(c.bytes < ref.size * 10 + 1000, `${ref.size} entries cost ${c.bytes} bytes`);
+});
+
+test('a palette full of overwritten values is pruned before the chunk widens', () => {
+  // 40 blocks rewritten from 2,000 successive segments: only the latest values are in use.
+  const c = new Chunk(1);
+  const ref: Ref = new Map();
+  for (let seg = 1; seg <= 2000; seg++) {
+    for (let i = 0; i < 40; i++) {
+      c.set(i * 7, packHi(seg, 0, false), 64 + i * 4148);
+      ref.set(i * 7, [packHi(seg, 0, false), 64 + i * 4148]);
+    }
+  }
+  checkAll(c, ref, [0, 0], 'after rewrites');
+  assert.ok(c.bytes < 40 * 6 + 2 * 1024 + 400, `40 entries cost ${c.bytes} bytes`);
+});
+
+test('clone is independent; encode/decode round-trips every form; fill, scan, update and count agree', () => {
+  const forms = [
+    exercise(4, 300, (r) => [packHi(1 + (r() % 4), 0, false), 64 + (r() % 1000) * 4148]),
+    exercise(5, 3000, (r) => [packHi(1, r() % 4000, false), 64 + (r() % 1000) * 4148]),
+    exercise(6, 40000, (r) => [packHi(1 + (r() % 9), r() % 4000, false), (r() % 0x40000000) >>> 0]),
+  ];
+  for (const [k, { c, ref }] of forms.entries()) {
+    const copy = c.clone(2);
+    copy.set(5, packHi(77, 0, false), 123);
+    checkAll(c, ref, [0, 0], `form ${k}: original after the clone changed`);
+    const decoded = Chunk.decode(c.encode(), 3);
+    assert.ok(decoded, `form ${k} decodes`);
+    checkAll(decoded, ref, [0, 0], `form ${k}: decoded`);
+    let seen = 0;
+    c.scan((i, hi, lo) => {
+      // A dense chunk also shows its never-written blocks (zero entries).
+      if (i < 0 || hi === 0) return;
+      seen++;
+      assert.deepEqual([hi, lo], ref.get(i));
+    });
+    assert.equal(seen, ref.size);
+    assert.equal(c.count((hi) => hi !== 0), ref.size);
+  }
+  const f = new Chunk(1);
+  const unmapHi = packHi(3, 0, true);
+  f.fill(unmapHi, 4096);
+  f.set(10, packHi(4, 0, false), 64);
+  assert.equal(f.entryHi(9), unmapHi);
+  assert.equal(f.entryHi(10), packHi(4, 0, false));
+  assert.equal(f.count((hi) => hi === unmapHi), CHUNK_BLOCKS - 1);
+  const fills: number[] = [];
+  f.scan((i) => fills.push(i));
+  assert.deepEqual(fills, [10, -1]);
+  f.update(-1, packHi(5, 0, true), 8192);
+  assert.equal(f.entryHi(9), packHi(5, 0, true));
+  assert.equal(f.entryLo(9), 8192);
+  const again = Chunk.decode(f.encode(), 1);
+  assert.equal(again?.entryHi(9), packHi(5, 0, true));
+  assert.equal(again?.entryLo(10), 64);
+});
+
+test('checkpoint chunks from another chunk size or malformed bytes are refused', () => {
+  assert.equal(Chunk.decode(Buffer.from([1, 0, 0]), 1), null);
+  assert.equal(Chunk.decode(Buffer.from([2, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), 1), null);
+  const c = new Chunk(1);
+  c.set(1, packHi(1, 0, false), 64);
+  c.set(2, packHi(1, 0, false), 4212);
+  const b = c.encode();
+  b.writeUInt16LE(1, 21); // second key equal to the first: out of order
+  assert.equal(Chunk.decode(b, 1), null);
+  assert.equal(Chunk.decode(c.encode().subarray(0, 15), 1), null);
+});
