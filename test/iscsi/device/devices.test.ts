@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -14,6 +15,8 @@ const SIZE = 8 * 1024 * 1024;
 const factories: Record<string, () => Promise<BlockDevice & { resize(n: number): unknown }>> = {
   memory: async () => new MemoryDevice({ size: SIZE, blockSize: 512 }),
   file: async () => FileDevice.open(join(dir, `dev-${Math.random().toString(16).slice(2)}.img`), { size: SIZE }),
+  // The same file device with every request on libuv's thread pool, the path taken after a slow synchronous call.
+  'file (thread pool)': async () => FileDevice.open(join(dir, `dev-${Math.random().toString(16).slice(2)}.img`), { size: SIZE, syncMaxBytes: 0 }),
 };
 
 // One conformance suite run by every BlockDevice implementation.
@@ -94,4 +97,65 @@ test('memory device allocates only what is written', async () => {
   assert.equal(device.allocatedBytes(), 64 * 1024);
   await device.unmap(0, 64 * 1024);
   assert.equal(device.allocatedBytes(), 0);
+});
+
+for (const [mode, syncMaxBytes] of [['synchronous', 64 * 1024], ['thread pool', 0]] as const) {
+  test(`a file truncated behind the device reads as zeros past its end (${mode})`, async () => {
+    const path = join(dir, `short-${mode.replace(' ', '-')}.img`);
+    const device = await FileDevice.open(path, { size: SIZE, syncMaxBytes });
+    // Fill first, so stale bytes would show if the read buffer were returned unzeroed.
+    await device.write(0, Buffer.alloc(64 * 1024, 0xee));
+    truncateSync(path, 6 * 1024);
+    const got = await device.read(4096, 8192);
+    assert.deepEqual(got.subarray(0, 2048), Buffer.alloc(2048, 0xee));
+    assert.deepEqual(got.subarray(2048), Buffer.alloc(6144));
+    assert.deepEqual(await device.read(32 * 1024, 4096), Buffer.alloc(4096));
+    await device.close();
+  });
+}
+
+test('a file device serves small requests synchronously and large ones on the thread pool', async () => {
+  const device = await FileDevice.open(join(dir, 'gate.img'), { size: SIZE });
+  await device.write(0, Buffer.alloc(4096, 1));
+  await device.read(0, 4096);
+  await device.read(0, 128 * 1024);
+  assert.deepEqual(device.ioCounts(), { sync: 2, async: 1 });
+  await device.close();
+});
+
+test('a stalled synchronous call moves the file device to the thread pool', async () => {
+  // Any call counts as stalled with a negative threshold: the first runs synchronously, the rest go to the pool.
+  const device = await FileDevice.open(join(dir, 'slow.img'), { size: SIZE, stallMs: -1 });
+  await device.write(0, Buffer.alloc(4096, 3));
+  for (let i = 0; i < 3; i++) assert.deepEqual(await device.read(0, 4096), Buffer.alloc(4096, 3));
+  assert.deepEqual(device.ioCounts(), { sync: 1, async: 3 });
+  await device.close();
+});
+
+test('a read that misses the page cache moves the file device to the thread pool', async () => {
+  const path = join(dir, 'cold.img');
+  // suspectMs 0: every synchronous call checks the process's block reads, however fast the disk;
+  // blockedBurstMs 0: the first read from storage is one too many.
+  const device = await FileDevice.open(path, { size: SIZE, suspectMs: 0, blockedBurstMs: 0 });
+  await device.write(0, Buffer.alloc(1024 * 1024, 4), { fua: true });
+  assert.deepEqual(await device.read(4096, 4096), Buffer.alloc(4096, 4));
+  assert.deepEqual(device.ioCounts(), { sync: 1, async: 1 }, 'cached data is read synchronously (the 1 MiB write went to the pool)');
+  // GNU dd's nocache flag asks the kernel to drop the file's (clean) pages from the page cache.
+  execFileSync('dd', [`if=${path}`, 'iflag=nocache', 'count=0'], { stdio: 'ignore' });
+  assert.deepEqual(await device.read(512 * 1024, 4096), Buffer.alloc(4096, 4));
+  assert.deepEqual(await device.read(8192, 4096), Buffer.alloc(4096, 4));
+  assert.deepEqual(device.ioCounts(), { sync: 2, async: 2 }, 'after a read from the disk the next goes to the pool');
+  await device.close();
+});
+
+test('occasional reads from storage keep the file device synchronous', async () => {
+  const path = join(dir, 'warmish.img');
+  // The default burst allowance (50 ms) absorbs one cold read.
+  const device = await FileDevice.open(path, { size: SIZE, suspectMs: 0 });
+  await device.write(0, Buffer.alloc(1024 * 1024, 6), { fua: true });
+  execFileSync('dd', [`if=${path}`, 'iflag=nocache', 'count=0'], { stdio: 'ignore' });
+  assert.deepEqual(await device.read(512 * 1024, 4096), Buffer.alloc(4096, 6));
+  assert.deepEqual(await device.read(8192, 4096), Buffer.alloc(4096, 6));
+  assert.deepEqual(device.ioCounts(), { sync: 2, async: 1 });
+  await device.close();
 });
