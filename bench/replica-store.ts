@@ -3,6 +3,7 @@
  * disk in the same run, plus index memory, restart time and compaction rate.
  *
  *   node dist/bench/replica-store.js [--runs N] [--ops N] [--seq-mib N] [--restart-mib N] [--dir PATH]
+ *     [--scatter-mib N] [--scatter-gib N] [--only throughput,scatter,compaction,restart]
  *
  * Workloads (queue depth 32 unless said):
  *   4k random writes, an fdatasync (flush) after every 32
@@ -14,6 +15,8 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { silentLogger } from '../src/common/logger';
 import { openReplicaStore, type LogStore } from '../src/replica/store';
 import { fdatasync, pread, pwritevFull } from '../src/replica/store/fs-io';
@@ -39,6 +42,9 @@ const SEQ_MIB = arg('seq-mib', 256);
 const RESTART_MIB = arg('restart-mib', 1024);
 const REGION = 256 * MiB; // random I/O spans this much of the volume
 const ROOT = argStr('dir', os.tmpdir());
+const SCATTER_MIB = arg('scatter-mib', 1024);
+const SCATTER_GIB = arg('scatter-gib', 16);
+const ONLY = new Set(argStr('only', 'throughput,scatter,compaction,restart').split(','));
 
 /** Deterministic LBAs so store and raw see the same pattern. */
 function lbas(n: number, seed: number): Uint32Array {
@@ -105,21 +111,35 @@ interface Round {
   randWrite: number;
   seqWrite: number;
   randRead: number;
+  /** CPU time of the whole process (loop and I/O threads) per op, in µs: steadier than IOPS on a busy host. */
+  writeCpu: number;
+  seqCpu: number;
+  readCpu: number;
+}
+
+/** Runs `fn` and returns its result with the process CPU time it took per op, in µs. */
+async function cpuPerOp<T>(ops: number, fn: () => Promise<T>): Promise<[T, number]> {
+  const c0 = process.cpuUsage();
+  const out = await fn();
+  const c = process.cpuUsage(c0);
+  return [out, (c.user + c.system) / ops];
 }
 
 async function workload(t: Target, seed: number): Promise<Round> {
   const addr = lbas(OPS, seed);
   const block = Buffer.alloc(BLOCK_SIZE, seed & 0xff);
-  const randWrite = await batches(OPS, 32, (i) => t.write(i, addr[i] * BLOCK_SIZE, block), () => t.flush());
+  const [randWrite, writeCpu] = await cpuPerOp(OPS, () => batches(OPS, 32, (i) => t.write(i, addr[i] * BLOCK_SIZE, block), () => t.flush()));
   const big = Buffer.alloc(MiB, 7);
   // Timed to stable storage: without the final flush raw would measure page-cache copies only.
   const t0 = performance.now();
-  await batches(SEQ_MIB, 8, (i) => t.write(i, REGION + i * MiB, big));
-  await t.flush();
+  const [, seqCpu] = await cpuPerOp(SEQ_MIB, async () => {
+    await batches(SEQ_MIB, 8, (i) => t.write(i, REGION + i * MiB, big));
+    await t.flush();
+  });
   const seqRate = SEQ_MIB / ((performance.now() - t0) / 1000);
   // Reads of the blocks the random writes touched, in another order (never-written blocks would flatter the store: it reads them without I/O).
-  const randRead = await batches(OPS, 32, (i) => t.read(addr[(i * 7919) % OPS] * BLOCK_SIZE, BLOCK_SIZE));
-  return { randWrite, seqWrite: seqRate, randRead };
+  const [randRead, readCpu] = await cpuPerOp(OPS, () => batches(OPS, 32, (i) => t.read(addr[(i * 7919) % OPS] * BLOCK_SIZE, BLOCK_SIZE)));
+  return { randWrite, seqWrite: seqRate, randRead, writeCpu, seqCpu, readCpu };
 }
 
 async function throughput(): Promise<void> {
@@ -152,25 +172,49 @@ async function throughput(): Promise<void> {
     ['4k random write, flush/32 (IOPS)', m(raw, 'randWrite'), m(log, 'randWrite'), ratio(m(log, 'randWrite'), m(raw, 'randWrite'))],
     ['1 MiB sequential write (MiB/s)', m(raw, 'seqWrite'), m(log, 'seqWrite'), ratio(m(log, 'seqWrite'), m(raw, 'seqWrite'))],
     ['4k random read (IOPS)', m(raw, 'randRead'), m(log, 'randRead'), ratio(m(log, 'randRead'), m(raw, 'randRead'))],
+    ['4k random write, CPU µs per write (lower is better)', m(raw, 'writeCpu'), m(log, 'writeCpu'), ratio(m(log, 'writeCpu'), m(raw, 'writeCpu'))],
+    ['1 MiB sequential write, CPU µs per MiB (lower is better)', m(raw, 'seqCpu'), m(log, 'seqCpu'), ratio(m(log, 'seqCpu'), m(raw, 'seqCpu'))],
+    ['4k random read, CPU µs per read (lower is better)', m(raw, 'readCpu'), m(log, 'readCpu'), ratio(m(log, 'readCpu'), m(raw, 'readCpu'))],
   ];
   process.stdout.write(`medians of ${RUNS} runs, ${OPS} random ops over ${REGION / MiB} MiB, ${SEQ_MIB} MiB sequential\n`);
   process.stdout.write(`${renderTable(['workload', 'raw file', 'log store', 'store/raw'], rows)}\n`);
   process.stdout.write(`index memory (mixed random + sequential): ${(indexPerGiB / MiB).toFixed(2)} MiB per GiB written\n`);
 }
 
-async function indexDense(): Promise<void> {
+/** A collector to settle the heap before measuring it (the flag is set at run time, so a plain `node` runs the bench). */
+function gcFunction(): () => void {
+  v8.setFlagsFromString('--expose-gc');
+  return vm.runInNewContext('gc') as () => void;
+}
+
+async function settledMemory(gc: () => void): Promise<number> {
+  for (let k = 0; k < 3; k++) {
+    gc();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const m = process.memoryUsage();
+  return m.heapUsed + m.arrayBuffers;
+}
+
+/** Index memory for 4k writes scattered at random over a volume much larger than what they write. */
+async function scatter(): Promise<void> {
+  const gc = gcFunction();
   const dir = fs.mkdtempSync(path.join(ROOT, 'trireme-bench-'));
   try {
-    const store = await openReplicaStore({ dir, size: 2 * GiB, logger: silentLogger(), compaction: { enabled: false } });
-    // 4k random writes covering 128 MiB of a 2 GiB volume: the worst case for an index of 4 MiB chunks.
-    const n = (128 * MiB) / BLOCK_SIZE;
+    const size = SCATTER_GIB * GiB;
+    const store = await openReplicaStore({ dir, size, logger: silentLogger(), compaction: { enabled: false } });
+    const n = (SCATTER_MIB * MiB) / BLOCK_SIZE;
     const buf = Buffer.alloc(BLOCK_SIZE, 1);
-    const addr = new Uint32Array(n).map((_, i) => ((i * 2654435761) >>> 0) % ((2 * GiB) / BLOCK_SIZE));
+    const addr = new Uint32Array(n).map((_, i) => ((i * 2654435761) >>> 0) % (size / BLOCK_SIZE));
+    const before = await settledMemory(gc);
     await batches(n, 64, (i) => store.write(0, i + 1, addr[i] * BLOCK_SIZE, buf));
-    const sparse = store.indexBytes();
+    const model = store.indexBytes();
+    const heap = (await settledMemory(gc)) - before;
     await store.close();
+    const perGiB = (bytes: number): string => ((bytes / (SCATTER_MIB * MiB)) * 1024).toFixed(2);
     process.stdout.write(
-      `index memory, 128 MiB of 4k writes scattered over 2 GiB: ${(sparse / MiB).toFixed(2)} MiB (${((sparse / (128 * MiB)) * 1024).toFixed(2)} MiB per GiB written; chunks are 4 MiB of volume)\n`,
+      `index memory, ${SCATTER_MIB} MiB of 4k writes scattered over ${SCATTER_GIB} GiB: ${(model / MiB).toFixed(2)} MiB = ${perGiB(model)} MiB per GiB written ` +
+        `(process heap grew ${(heap / MiB).toFixed(2)} MiB = ${perGiB(heap)} MiB per GiB, index and everything else)\n`,
     );
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -246,10 +290,10 @@ async function compaction(): Promise<void> {
 
 async function main(): Promise<void> {
   if (process.argv[2] === '--fill-and-die') return fillAndDie(process.argv[3], Number(process.argv[4]), Number(process.argv[5]));
-  await throughput();
-  await indexDense();
-  await compaction();
-  await restart();
+  if (ONLY.has('throughput')) await throughput();
+  if (ONLY.has('scatter')) await scatter();
+  if (ONLY.has('compaction')) await compaction();
+  if (ONLY.has('restart')) await restart();
   return undefined;
 }
 

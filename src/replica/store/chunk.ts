@@ -95,6 +95,21 @@ export class Chunk {
     return s[at + 1] | ((s[at + 2] & 0x3ff) << 16);
   }
 
+  /** Where the entry of block i is: pass to hiAt/loAt (-1: the fill entry). One search serves both. */
+  locate(i: number): number {
+    return this.d ? i : this.find(i);
+  }
+  /** The hi of a located entry. */
+  hiOf(at: number): number {
+    if (this.d) return this.d[at * 2];
+    return at >= 0 ? this.hiAt(at) : this.fillHi;
+  }
+  /** The lo of a located entry. */
+  loOf(at: number): number {
+    if (this.d) return this.d[at * 2 + 1];
+    return at >= 0 ? this.loAt(at) : this.fillLo;
+  }
+
   entryHi(i: number): number {
     if (this.d) return this.d[i * 2];
     const m = this.find(i);

@@ -177,3 +177,8 @@ export function blockSeed(lba: number): number {
 export function verifyBlock(slot: Buffer, at: number, lba: number): boolean {
   return slot.readUInt32LE(at) === crc32c(slot.subarray(at + 4, at + BLOCK_SLOT), blockSeed(lba));
 }
+
+/** Verifies a block's data against the CRC stored before it in its slot. */
+export function verifyBlockData(data: Buffer, crc: number, lba: number): boolean {
+  return crc === crc32c(data, blockSeed(lba));
+}

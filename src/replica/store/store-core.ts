@@ -2,13 +2,14 @@ import fs from 'node:fs';
 import type { Logger } from '../../common/logger';
 import { BLOCK_SIZE, type ReplicaState } from '../store-types';
 import { Appender } from './appender';
-import { CHUNK_BLOCKS, CHUNK_SHIFT, IndexView, hiBlock, hiSegment, hiUnmapped, packHi } from './block-index';
+import { CHUNK_BLOCKS, CHUNK_SHIFT, type Chunk, IndexView, hiBlock, hiSegment, hiUnmapped, packHi } from './block-index';
 import { EpochRunLog } from './epoch-runs';
 import { StoreError } from './errors';
 import { preadFull } from './fs-io';
 import type { Identity, MetaDb, SnapshotRecordMeta } from './meta-db';
 import type { StoreMetrics } from './metrics';
-import { BLOCK_SLOT, RECORD_HEADER_SIZE, RecordType, type RecordTypeValue, decodeRecordHeader, verifyBlock } from './record-codec';
+import { ReadPool } from './read-pool';
+import { BLOCK_SLOT, RECORD_HEADER_SIZE, RecordType, type RecordTypeValue, decodeRecordHeader, verifyBlock, verifyBlockData } from './record-codec';
 import type { Segment, SegmentSet } from './segment-set';
 
 export interface SnapshotEntry {
@@ -31,6 +32,7 @@ export interface RecordEffect {
 /** Longest run of blocks one read syscall fetches. */
 const MAX_READ_RUN = 256;
 const SEQ_CACHE_LIMIT = 8192;
+const CHUNK_MASK = CHUNK_BLOCKS - 1;
 
 /**
  * State shared by the parts of the store (appends, reads, snapshots, checkpoints,
@@ -61,6 +63,7 @@ export class StoreCore {
   appender: Appender;
   private readonly seqCache = new Map<number, number>();
   private readonly headerBuf = Buffer.alloc(RECORD_HEADER_SIZE);
+  private readonly readPool = new ReadPool();
 
   constructor(
     readonly dir: string,
@@ -249,24 +252,29 @@ export class StoreCore {
   }
 
   /**
-   * One block, the common 4k case, with one promise and one pread: the returned
-   * buffer is a view of the slot just read (no copy).
+   * One block, the common 4k case: one index search, one pread of the block's
+   * slot (CRC + data) into pooled memory, one CRC over the data, and the data
+   * returned as a view of the slot (no copy, no record header read).
    */
   readOne(view: IndexView, lba: number): Promise<Buffer> {
-    const hi = view.hi(lba);
+    const c = view.table[lba >>> CHUNK_SHIFT];
+    const at = c ? c.locate(lba & CHUNK_MASK) : -1;
+    const hi = c ? c.hiOf(at) : 0;
     if (hi === 0 || hiUnmapped(hi)) return Promise.resolve(Buffer.alloc(BLOCK_SIZE));
-    const lo = view.lo(lba);
+    const lo = (c as Chunk).loOf(at);
     const seg = this.segs.get(hiSegment(hi));
     if (!seg) return Promise.reject(this.fail(`index points to missing segment ${hiSegment(hi)}`));
     seg.readers++;
-    const slot = Buffer.allocUnsafe(BLOCK_SLOT);
+    const pos = this.readPool.take(BLOCK_SLOT, 4);
+    const slab = this.readPool.slab;
     return new Promise((resolve, reject) => {
-      fs.read(seg.fd, slot, 0, BLOCK_SLOT, lo + RECORD_HEADER_SIZE + hiBlock(hi) * BLOCK_SLOT, (err, n) => {
+      fs.read(seg.fd, slab, pos, BLOCK_SLOT, lo + RECORD_HEADER_SIZE + hiBlock(hi) * BLOCK_SLOT, (err, n) => {
         this.segs.release(seg);
-        if (err) reject(err);
-        else if (n !== BLOCK_SLOT) reject(this.fail(`short read in segment ${seg.idx} at ${lo}`));
-        else if (!verifyBlock(slot, 0, lba)) reject(this.fail(`bad block crc: segment ${seg.idx}, record at ${lo}, lba ${lba}`));
-        else resolve(slot.subarray(4));
+        if (err) return reject(err);
+        if (n !== BLOCK_SLOT) return reject(this.fail(`short read in segment ${seg.idx} at ${lo}`));
+        const data = slab.subarray(pos + 4, pos + BLOCK_SLOT);
+        if (!verifyBlockData(data, slab.readUInt32LE(pos), lba)) return reject(this.fail(`bad block crc: segment ${seg.idx}, record at ${lo}, lba ${lba}`));
+        return resolve(data);
       });
     });
   }

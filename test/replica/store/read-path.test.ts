@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { test } from 'node:test';
+import { MetaDb } from '../../../src/replica/store/meta-db';
+import { BLOCK_SIZE } from '../../../src/replica/store-types';
+import { MiB, open, pattern, tempDirs } from './helpers';
+
+const mk = tempDirs();
+
+test('4k reads held together keep their own bytes: pooled read memory is never handed out twice', async () => {
+  const s = await open(mk(), { size: 64 * MiB });
+  const blocks = 600; // more than a few read slabs' worth
+  for (let i = 0; i < blocks; i += 50) {
+    await Promise.all(Array.from({ length: 50 }, (_, k) => s.write(0, i + k + 1, (i + k) * 3 * BLOCK_SIZE, pattern(i + k + 1, (i + k) * 3))));
+  }
+  const held: Buffer[] = [];
+  for (let i = 0; i < blocks; i += 32) held.push(...(await Promise.all(Array.from({ length: Math.min(32, blocks - i) }, (_, k) => s.read((i + k) * 3 * BLOCK_SIZE, BLOCK_SIZE)))));
+  // More reads after the first ones: none may land on memory a held buffer views.
+  for (let i = 0; i < blocks; i++) await s.read(((i * 7) % blocks) * 3 * BLOCK_SIZE, BLOCK_SIZE);
+  for (let i = 0; i < blocks; i++) {
+    assert.equal(held[i].length, BLOCK_SIZE);
+    assert.ok(held[i].equals(pattern(i + 1, i * 3)), `block ${i * 3}`);
+  }
+  // A caller may write into what it got: the neighbouring reads do not change.
+  held[0].fill(0xee);
+  assert.ok(held[1].equals(pattern(2, 3)));
+  assert.ok((await s.read(0, BLOCK_SIZE)).equals(pattern(1, 0)), 'the log is untouched');
+  // Never-written and unmapped blocks read as zeros; a multi-block read joins runs and holes.
+  assert.ok((await s.read(BLOCK_SIZE, BLOCK_SIZE)).equals(Buffer.alloc(BLOCK_SIZE)));
+  await s.unmap(0, blocks + 1, 3 * BLOCK_SIZE, BLOCK_SIZE);
+  const three = await s.read(0, 7 * BLOCK_SIZE);
+  assert.ok(three.subarray(0, BLOCK_SIZE).equals(pattern(1, 0)));
+  assert.ok(three.subarray(BLOCK_SIZE, 6 * BLOCK_SIZE).equals(Buffer.alloc(5 * BLOCK_SIZE)));
+  assert.ok(three.subarray(6 * BLOCK_SIZE).equals(pattern(3, 6)));
+  await s.close();
+});
+
+test('a checkpoint of index chunks of another size is refused with a clear reason, not misread', async () => {
+  const dir = mk();
+  const s = await open(dir, { size: 64 * MiB });
+  await s.write(0, 1, 5 * BLOCK_SIZE, pattern(1, 5));
+  await s.close();
+  // What an earlier version, with 1024-block chunks and no size in its checkpoints, left behind.
+  const db = new MetaDb(path.join(dir, 'meta'));
+  await db.open();
+  const ckpt = await db.checkpoint();
+  assert.ok(ckpt);
+  delete ckpt.chunkBlocks;
+  await db.putCheckpoint(ckpt, [], []);
+  await db.close();
+  const again = await open(dir);
+  assert.equal(again.info().state, 'error');
+  assert.match(again.info().error ?? '', /chunks of 1024 blocks.*rebuild/);
+  await assert.rejects(again.read(5 * BLOCK_SIZE, BLOCK_SIZE), { code: 'ERR_CORRUPT' });
+  await again.close();
+});
