@@ -1,11 +1,13 @@
 import { TriremeError } from '../common/errors';
 import type { Logger } from '../common/logger';
 import type { ChapSecrets, DeviceAcquirer, VolumeTarget } from './device-acquirer';
-import type { HostExecutor } from './executor';
+import { HostCommandError, type HostExecutor } from './executor';
 
 // open-iscsi exit codes (iscsi_err.h) that mean "already in the wanted state".
 const ISCSI_ERR_SESS_EXISTS = 15;
 const ISCSI_ERR_NO_OBJS_FOUND = 21;
+// ...and the one that means the target refused our CHAP response (RFC 7143 §12.1.3).
+const ISCSI_ERR_LOGIN_AUTH_FAILED = 24;
 
 /** udev's persistent name for an iSCSI LUN (60-persistent-storage.rules). */
 export function iscsiByPathLink(target: VolumeTarget): string {
@@ -34,10 +36,17 @@ export class IscsiAcquirer implements DeviceAcquirer {
 
   async attach(target: VolumeTarget, chap?: ChapSecrets): Promise<string> {
     const log = this.logger.child({ iqn: target.iqn, portal: target.portal });
-    const discovered = await this.executor.run('iscsiadm', ['-m', 'discovery', '-t', 'sendtargets', '-p', target.portal], { timeoutMs: 30_000 });
+    // nonpersistent: discovery only checks that the portal offers the target. Left
+    // to itself iscsiadm would store a node record per TargetAddress the target
+    // reports, and behind NAT or a Service that is the target's own address, not
+    // the portal this node reaches it by.
+    const discovered = await this.executor.run('iscsiadm', ['-m', 'discovery', '-t', 'sendtargets', '-p', target.portal, '-o', 'nonpersistent'], { timeoutMs: 30_000 });
     // SendTargets answers "PORTAL,TPGT IQN" per line (RFC 7143 Appendix C).
     const offered = discovered.stdout.split('\n').some((line) => line.trim().split(/\s+/)[1] === target.iqn);
     if (!offered) throw new TriremeError('ERR_TARGET_NOT_OFFERED', `portal ${target.portal} does not offer target ${target.iqn}`);
+    // The node record for exactly the portal from the volume context; -o new
+    // rewrites an existing one, so a repeated attach starts from the same record.
+    await this.executor.run('iscsiadm', [...this.node(target), '-o', 'new']);
     // The node record's auth settings are rewritten on every attach: a retried
     // stage after a secret rotation must log in with the new secret.
     if (chap) {
@@ -53,9 +62,20 @@ export class IscsiAcquirer implements DeviceAcquirer {
     }
     // Sessions come back after a node reboot only if the record says so; kubelet re-stages anyway.
     await this.setNode(target, 'node.startup', 'manual');
-    const login = await this.executor.run('iscsiadm', [...this.node(target), '--login'], { okExitCodes: [ISCSI_ERR_SESS_EXISTS], timeoutMs: 60_000 });
+    const login = await this.login(target);
     log.info({ alreadyLoggedIn: login.exitCode === ISCSI_ERR_SESS_EXISTS }, 'iscsi session up');
     return iscsiByPathLink(target);
+  }
+
+  private async login(target: VolumeTarget): Promise<{ exitCode: number }> {
+    try {
+      return await this.executor.run('iscsiadm', [...this.node(target), '--login'], { okExitCodes: [ISCSI_ERR_SESS_EXISTS], timeoutMs: 60_000 });
+    } catch (err) {
+      if (err instanceof HostCommandError && err.exitCode === ISCSI_ERR_LOGIN_AUTH_FAILED) {
+        throw new TriremeError('ERR_ISCSI_AUTH_FAILED', `target ${target.iqn} at ${target.portal} refused the CHAP credentials of the node stage secrets`, { cause: err });
+      }
+      throw err;
+    }
   }
 
   devicePath(target: VolumeTarget): string {

@@ -1,4 +1,5 @@
-import { alreadyExists, failedPrecondition, notFound, type CsiRequest, type StringMap, type VolumeCapability } from '../common/csi';
+import { status } from '@grpc/grpc-js';
+import { alreadyExists, CsiError, failedPrecondition, notFound, type CsiRequest, type StringMap, type VolumeCapability } from '../common/csi';
 import { TriremeError } from '../common/errors';
 import { isSupportedFsType, type BlockDeviceInfo } from './host-ops';
 import { chapFromSecrets, isDeviceNodeBind, parseCapability, targetFromContext, unmountAll, type NodeContext } from './node-context';
@@ -32,6 +33,8 @@ export async function nodeStageVolume(ctx: NodeContext, request: CsiRequest): Pr
     // CSI NodeStageVolume "Volume does not exist": the portal does not offer
     // the target, or the login produced no device for the LUN.
     if (err instanceof TriremeError && (err.code === 'ERR_DEVICE_TIMEOUT' || err.code === 'ERR_TARGET_NOT_OFFERED')) throw notFound(`volume ${volumeId}: ${err.message}`);
+    // Wrong CHAP secrets are the caller's to fix, not an internal fault.
+    if (err instanceof TriremeError && err.code === 'ERR_ISCSI_AUTH_FAILED') throw new CsiError(status.UNAUTHENTICATED, `volume ${volumeId}: ${err.message}`);
     throw err;
   }
   if (block) {

@@ -39,7 +39,8 @@ test('attach: discovery, CHAP settings on the node record (secrets marked), logi
   const lines = exec.calls.map((c) => [c.command, ...c.args].join(' '));
   const node = `iscsiadm -m node -T ${target.iqn} -p ${target.portal}`;
   assert.deepEqual(lines, [
-    `iscsiadm -m discovery -t sendtargets -p ${target.portal}`,
+    `iscsiadm -m discovery -t sendtargets -p ${target.portal} -o nonpersistent`,
+    `${node} -o new`,
     `${node} -o update -n node.session.auth.authmethod -v CHAP`,
     `${node} -o update -n node.session.auth.username -v alice`,
     `${node} -o update -n node.session.auth.password -v s3cret-s3cret`,
