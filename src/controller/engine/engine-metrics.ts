@@ -3,6 +3,17 @@ import type { ReplicaMode } from './ack-policy';
 
 type Op = 'read' | 'write' | 'unmap' | 'flush';
 
+/** The label children of one op, resolved once: prom-client hashes a label object on every call otherwise. */
+interface OpChildren {
+  readonly latency: Histogram.Internal<'volume' | 'op'>;
+  readonly ok: Counter.Internal;
+  readonly error: Counter.Internal;
+  readonly bytes: Counter.Internal;
+}
+
+// Latency on the monotonic clock, in seconds for the histogram.
+const { performance } = globalThis;
+
 /**
  * The engine's metrics on the process registry (STYLE.md rule 7). Several
  * volumes may share one registry, so each metric is created once and labelled
@@ -16,6 +27,7 @@ export class EngineMetrics {
   private readonly rebuildDone: Gauge<'volume' | 'replica'>;
   private readonly rebuildTotal: Gauge<'volume' | 'replica'>;
   private readonly dropped: Counter<'volume' | 'reason'>;
+  private readonly children = new Map<Op, OpChildren>();
 
   constructor(
     registry: Registry,
@@ -31,14 +43,30 @@ export class EngineMetrics {
     this.dropped = get('trireme_controller_replica_drops_total', () => new Counter({ name: 'trireme_controller_replica_drops_total', help: 'Replicas dropped from the write set', labelNames: ['volume', 'reason'], registers: [registry] }));
   }
 
-  /** Starts timing an operation; the returned function records its outcome. */
-  begin(op: Op, bytes: number): (ok: boolean) => void {
-    const end = this.latency.startTimer({ volume: this.volume, op });
-    return (ok) => {
-      end();
-      this.ops.inc({ volume: this.volume, op, result: ok ? 'ok' : 'error' });
-      if (ok && bytes > 0) this.bytes.inc({ volume: this.volume, op }, bytes);
-    };
+  /** Starts timing an operation; pass the result to end(). */
+  start(): number {
+    return performance.now();
+  }
+
+  /** Records one operation's outcome, timed from start(). */
+  end(op: Op, started: number, ok: boolean, bytes: number): void {
+    let c = this.children.get(op);
+    if (c === undefined) {
+      c = {
+        latency: this.latency.labels(this.volume, op),
+        ok: this.ops.labels(this.volume, op, 'ok'),
+        error: this.ops.labels(this.volume, op, 'error'),
+        bytes: this.bytes.labels(this.volume, op),
+      };
+      this.children.set(op, c);
+    }
+    c.latency.observe((performance.now() - started) / 1000);
+    if (!ok) {
+      c.error.inc();
+      return;
+    }
+    c.ok.inc();
+    if (bytes > 0) c.bytes.inc(bytes);
   }
 
   modes(modes: readonly ReplicaMode[]): void {

@@ -83,6 +83,8 @@ export class NetworkReplicaLink implements ReplicaLink {
   private readonly control: ReplicaControlClient;
   private readonly logger: Logger;
   private data: Promise<ReplicaClient> | undefined;
+  /** The data connection once its handshake is done: writes and reads then skip the promise layers of onData(). */
+  private ready: ReplicaClient | undefined;
   /**
    * The data connection broke. Writes, unmaps and flushes then fail instead of
    * opening a new one: a restarted replica must never receive seq 12 after
@@ -123,7 +125,13 @@ export class NetworkReplicaLink implements ReplicaLink {
         this.data = undefined;
         this.lost = true;
       };
-      connecting.then((c) => c.once('close', forget), forget);
+      connecting.then((c) => {
+        if (this.data === connecting) this.ready = c;
+        c.once('close', () => {
+          if (this.ready === c) this.ready = undefined;
+          forget();
+        });
+      }, forget);
     }
     return this.data;
   }
@@ -145,8 +153,10 @@ export class NetworkReplicaLink implements ReplicaLink {
     }
   }
 
-  async write(epoch: number, seq: number, offset: number, data: Buffer, fua: boolean): Promise<void> {
-    await this.onData((c) => c.write(epoch, seq, offset, data, { fua }));
+  write(epoch: number, seq: number, offset: number, data: Buffer, fua: boolean): Promise<void> {
+    const c = this.ready;
+    if (c === undefined || this.lost) return this.onData((client) => client.write(epoch, seq, offset, data, { fua }));
+    return new Promise((resolve, reject) => c.submitWrite(epoch, seq, offset, data, fua, (err) => (err ? reject(this.map(err)) : resolve())));
   }
 
   async unmap(epoch: number, seq: number, offset: number, length: number): Promise<void> {
@@ -158,7 +168,9 @@ export class NetworkReplicaLink implements ReplicaLink {
   }
 
   read(offset: number, length: number, snapshot?: string): Promise<Buffer> {
-    return this.onData((c) => c.read(this.epoch, offset, length, snapshot), false);
+    const c = this.ready;
+    if (c === undefined) return this.onData((client) => client.read(this.epoch, offset, length, snapshot), false);
+    return new Promise((resolve, reject) => c.submitRead(this.epoch, offset, length, snapshot, (err, data) => (err ? reject(this.map(err)) : resolve(data as Buffer))));
   }
 
   async ping(): Promise<void> {
@@ -249,6 +261,7 @@ export class NetworkReplicaLink implements ReplicaLink {
     this.closed = true;
     const data = this.data;
     this.data = undefined;
+    this.ready = undefined;
     const client = await data?.catch(() => undefined);
     client?.close();
     this.control.close();

@@ -1,21 +1,29 @@
 import { errorCode } from '../../common/errors';
 import type { Logger } from '../../common/logger';
 import { BlockDeviceError } from '../../iscsi/block-device';
-import { canMutate, decideAck, nextMode, volumeState, type ModeEvent, type VolumeState } from './ack-policy';
+import { canMutate, decideAck, nextMode, volumeState, type ModeEvent, type ReplicaMode, type TargetState, type VolumeState } from './ack-policy';
 import type { EngineMetrics } from './engine-metrics';
 import { LinkErrorCode, isStaleEpoch } from './replica-link';
 import type { ReplicaSlot } from './replica-slot';
 
-interface Target {
-  readonly slot: ReplicaSlot;
-  readonly generation: number;
-  acked: boolean;
+/** One replica's part in one mutation; `mode` is the replica's mode now, ERR once it left the write set. */
+class Target implements TargetState {
+  acked = false;
+
+  constructor(
+    readonly slot: ReplicaSlot,
+    readonly generation: number,
+  ) {}
+
+  get mode(): ReplicaMode {
+    return this.slot.generation === this.generation ? this.slot.mode : 'ERR';
+  }
 }
 
 interface Mutation {
   readonly seq: number;
   readonly targets: Target[];
-  readonly resolve: () => void;
+  readonly resolve: (seq: number) => void;
   readonly reject: (err: Error) => void;
   failure?: string;
 }
@@ -136,35 +144,55 @@ export class ReplicaSet {
    * Stamps and sends one mutation. `consumesSeq` is false for flush and resize,
    * which order behind earlier writes on each ordered link but write no record.
    * Stamping and sending happen in one synchronous step, so every link sees
-   * mutations in seq order.
+   * mutations in seq order. Resolves with the seq once decideAck says so.
+   *
+   * Not an async function: on the write path (one call per SCSI write) it
+   * makes one promise for the caller and none per replica (slot.dispatch
+   * takes a callback).
    */
-  async mutate(what: string, consumesSeq: boolean, send: (slot: ReplicaSlot, epoch: number, seq: number) => Promise<unknown>): Promise<number> {
+  mutate(what: string, consumesSeq: boolean, send: (slot: ReplicaSlot, epoch: number, seq: number) => Promise<unknown>): Promise<number> {
+    if (this.gate) return this.mutateAfterGate(what, consumesSeq, send);
+    try {
+      return this.stamp(what, consumesSeq, send);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  }
+
+  /**
+   * Waits out a barrier, then stamps in the same microtask as the last check:
+   * mutations held at the gate wake in the order they arrived and must take
+   * their seqs in that order, before a barrier waiting behind them closes the
+   * gate again.
+   */
+  private async mutateAfterGate(what: string, consumesSeq: boolean, send: (slot: ReplicaSlot, epoch: number, seq: number) => Promise<unknown>): Promise<number> {
     while (this.gate) await this.gate;
+    return this.stamp(what, consumesSeq, send);
+  }
+
+  private stamp(what: string, consumesSeq: boolean, send: (slot: ReplicaSlot, epoch: number, seq: number) => Promise<unknown>): Promise<number> {
     this.checkWritable();
     const seq = consumesSeq ? ++this.seq : this.seq;
     const epoch = this.epoch;
-    await new Promise<void>((resolve, reject) => {
+    return new Promise<number>((resolve, reject) => {
       const mutation: Mutation = { seq, targets: [], resolve, reject };
       for (const slot of this.slots) {
         if (slot.mode === 'ERR') continue;
-        const target: Target = { slot, generation: slot.generation, acked: false };
+        const target = new Target(slot, slot.generation);
         mutation.targets.push(target);
-        slot.call(what, () => send(slot, epoch, seq), consumesSeq ? seq : undefined).then(
-          () => {
+        slot.dispatch(what, () => send(slot, epoch, seq), consumesSeq ? seq : undefined, (err) => {
+          if (err === undefined) {
             target.acked = true;
-            this.evaluate(mutation);
-          },
-          (err: unknown) => {
+          } else {
             if (errorCode(err) === LinkErrorCode.NoSpace) mutation.failure = 'no-space';
             this.failed(slot, target.generation, err, what, epoch);
-            this.evaluate(mutation);
-          },
-        );
+          }
+          this.evaluate(mutation);
+        });
       }
       this.pending.add(mutation);
       this.evaluate(mutation);
     });
-    return seq;
   }
 
   private evaluate(mutation: Mutation): void {
@@ -173,8 +201,7 @@ export class ReplicaSet {
       this.finish(mutation, new BlockDeviceError('unavailable', 'volume is owned by a newer controller'));
       return;
     }
-    const states = mutation.targets.map((t) => ({ mode: t.slot.generation === t.generation ? t.slot.mode : ('ERR' as const), acked: t.acked }));
-    const decision = decideAck(states, this.replicaCount);
+    const decision = decideAck(mutation.targets, this.replicaCount);
     if (decision === 'ack') this.finish(mutation);
     else if (decision === 'fail') {
       const kind = mutation.failure === 'no-space' ? 'no-space' : 'unavailable';
@@ -185,7 +212,7 @@ export class ReplicaSet {
   private finish(mutation: Mutation, err?: Error): void {
     this.pending.delete(mutation);
     if (err) mutation.reject(err);
-    else mutation.resolve();
+    else mutation.resolve(mutation.seq);
     if (this.pending.size === 0) {
       const waiters = this.drainWaiters;
       this.drainWaiters = [];

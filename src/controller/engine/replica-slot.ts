@@ -1,6 +1,6 @@
 import type { Logger } from '../../common/logger';
 import type { ReplicaMode } from './ack-policy';
-import type { Clock } from './clock';
+import type { Clock, TimerHandle } from './clock';
 import { LinkErrorCode, ReplicaLinkError, type ReplicaLink } from './replica-link';
 
 export interface RebuildProgress {
@@ -10,11 +10,27 @@ export interface RebuildProgress {
   readonly startedAt: number;
 }
 
+/** How a call ends: `err` set when it failed or timed out, else `value`. */
+export type CallDone<T> = (err: unknown, value?: T) => void;
+
+/** One call in flight whose deadline has not passed yet. */
+interface Deadline {
+  readonly at: number;
+  readonly what: string;
+  readonly done: CallDone<never>;
+}
+
 /**
  * The engine's runtime view of one replica: its mode, a generation that changes
  * whenever it leaves the write set (so late answers from before the drop never
  * count), and the calls still in flight on its link. Every call has a timeout:
  * a stalled replica is noticed within `timeoutMs` of its oldest request.
+ *
+ * Timeouts cost one timer per slot, not one per call: every call gets the
+ * same timeout on a monotonic clock, so the set of open deadlines (insertion
+ * ordered) is also in deadline order, and one timer aimed at the oldest
+ * deadline finds every expired call. A timer per call was a measurable share
+ * of the controller's CPU time at 30,000 replica requests a second.
  */
 export class ReplicaSlot {
   mode: ReplicaMode = 'ERR';
@@ -27,6 +43,8 @@ export class ReplicaSlot {
   latencyMs = 0;
   private raw = 0;
   private readonly seqs = new Map<number, number>();
+  private readonly deadlines = new Set<Deadline>();
+  private sweeper: TimerHandle | undefined;
   private waiters: Array<() => void> = [];
   readonly logger: Logger;
 
@@ -54,37 +72,62 @@ export class ReplicaSlot {
    * a rebuild must not start while old requests may still land on the replica.
    */
   call<T>(what: string, fn: () => Promise<T>, seq?: number): Promise<T> {
+    return new Promise<T>((resolve, reject) => this.dispatch<T>(what, fn, seq, (err, value) => (err === undefined ? resolve(value as T) : reject(err))));
+  }
+
+  /**
+   * call() with a callback instead of a promise (the write path runs one per
+   * replica per write): `done` runs exactly once, with the link's outcome or
+   * with ERR_TIMEOUT, whichever comes first. `seq` marks a mutation for
+   * settledBelow().
+   */
+  dispatch<T>(what: string, fn: () => Promise<T>, seq: number | undefined, done: CallDone<T>): void {
     this.raw++;
     if (seq !== undefined) this.seqs.set(seq, (this.seqs.get(seq) ?? 0) + 1);
-    const settle = (): void => {
-      this.raw--;
-      if (seq !== undefined) {
-        const left = (this.seqs.get(seq) ?? 1) - 1;
-        if (left === 0) this.seqs.delete(seq);
-        else this.seqs.set(seq, left);
-      }
-      this.poke();
-    };
+    const deadline: Deadline = { at: this.clock.now() + this.timeoutMs, what, done: done as CallDone<never> };
+    this.deadlines.add(deadline);
+    if (this.sweeper === undefined) this.arm();
     let promise: Promise<T>;
     try {
       promise = fn();
     } catch (err) {
       promise = Promise.reject(err);
     }
-    promise.then(settle, settle);
-    return new Promise<T>((resolve, reject) => {
-      const timer = this.clock.setTimer(this.timeoutMs, () => reject(new ReplicaLinkError(LinkErrorCode.Timeout, this.id, `${what} timed out after ${this.timeoutMs} ms`)));
-      promise.then(
-        (value) => {
-          timer.cancel();
-          resolve(value);
-        },
-        (err: unknown) => {
-          timer.cancel();
-          reject(err);
-        },
-      );
-    });
+    promise.then(
+      (value) => this.settle(deadline, seq, undefined, value),
+      (err: unknown) => this.settle(deadline, seq, err ?? new ReplicaLinkError(LinkErrorCode.Unreachable, this.id, `${what} failed`)),
+    );
+  }
+
+  private settle<T>(deadline: Deadline, seq: number | undefined, err: unknown, value?: T): void {
+    this.raw--;
+    if (seq !== undefined) {
+      const left = (this.seqs.get(seq) ?? 1) - 1;
+      if (left === 0) this.seqs.delete(seq);
+      else this.seqs.set(seq, left);
+    }
+    this.poke();
+    // A call that already timed out was answered then; its late outcome only settles the count.
+    if (this.deadlines.delete(deadline)) (deadline.done as CallDone<T>)(err, value);
+  }
+
+  /** Fails every call whose deadline passed, then aims the timer at the oldest one left. */
+  private sweep(): void {
+    this.sweeper = undefined;
+    const now = this.clock.now();
+    for (const deadline of this.deadlines) {
+      if (deadline.at > now) break;
+      this.deadlines.delete(deadline);
+      deadline.done(new ReplicaLinkError(LinkErrorCode.Timeout, this.id, `${deadline.what} timed out after ${this.timeoutMs} ms`));
+    }
+    // A call dispatched by a callback above may have armed the timer already.
+    if (this.sweeper === undefined) this.arm();
+  }
+
+  private arm(): void {
+    const oldest = this.deadlines.values().next();
+    if (oldest.done) return;
+    this.sweeper = this.clock.setTimer(Math.max(0, oldest.value.at - this.clock.now()), () => this.sweep());
   }
 
   /** Re-checks every waiter (after a call settles or the mode changes). */

@@ -210,7 +210,8 @@ export class VolumeEngine implements BlockDevice {
 
   async read(offset: number, length: number): Promise<Buffer> {
     this.check(offset, length);
-    const done = this.metrics.begin('read', length);
+    const started = this.metrics.start();
+    const done = (ok: boolean): void => this.metrics.end('read', started, ok, length);
     // Each failure drops its replica, so this ends after at most n attempts.
     for (let attempt = 0; attempt <= this.slotsById.length; attempt++) {
       if (this.set.fenced) break;
@@ -239,32 +240,37 @@ export class VolumeEngine implements BlockDevice {
     throw new BlockDeviceError('unavailable', 'no replica in service can serve the read');
   }
 
-  async write(offset: number, data: Buffer, options?: { fua?: boolean }): Promise<void> {
-    this.check(offset, data.length);
+  // Mutations are plain functions returning the measured promise rather than
+  // async functions: one promise less per SCSI command on the write path.
+  write(offset: number, data: Buffer, options?: { fua?: boolean }): Promise<void> {
     const fua = options?.fua ?? false;
-    await this.measured('write', data.length, () => this.set.mutate('write', true, (slot, epoch, seq) => slot.link.write(epoch, seq, offset, data, fua)));
+    return this.mutation('write', offset, data.length, true, (slot, epoch, seq) => slot.link.write(epoch, seq, offset, data, fua));
   }
 
-  async unmap(offset: number, length: number): Promise<void> {
-    this.check(offset, length);
-    await this.measured('unmap', length, () => this.set.mutate('unmap', true, (slot, epoch, seq) => slot.link.unmap(epoch, seq, offset, length)));
+  unmap(offset: number, length: number): Promise<void> {
+    return this.mutation('unmap', offset, length, true, (slot, epoch, seq) => slot.link.unmap(epoch, seq, offset, length));
   }
 
   /** Invariant 8: every replica in the write set fsyncs before the ack. */
-  async flush(): Promise<void> {
-    this.check(0, 0);
-    await this.measured('flush', 0, () => this.set.mutate('flush', false, (slot, epoch) => slot.link.flush(epoch)));
+  flush(): Promise<void> {
+    return this.mutation('flush', 0, 0, false, (slot, epoch) => slot.link.flush(epoch));
   }
 
-  private async measured(op: 'write' | 'unmap' | 'flush', bytes: number, run: () => Promise<unknown>): Promise<void> {
-    const done = this.metrics.begin(op, bytes);
+  /** Checks the range, sends the mutation through the ack rule and records its latency and outcome. */
+  private mutation(op: 'write' | 'unmap' | 'flush', offset: number, length: number, consumesSeq: boolean, send: Parameters<ReplicaSet['mutate']>[2]): Promise<void> {
     try {
-      await run();
-      done(true);
+      this.check(offset, length);
     } catch (err) {
-      done(false);
-      throw err;
+      return Promise.reject(err as Error);
     }
+    const started = this.metrics.start();
+    return this.set.mutate(op, consumesSeq, send).then(
+      () => this.metrics.end(op, started, true, length),
+      (err: unknown) => {
+        this.metrics.end(op, started, false, length);
+        throw err;
+      },
+    );
   }
 
   /** Grows the volume on every replica in the write set, then tells listeners (the target raises a unit attention). */

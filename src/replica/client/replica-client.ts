@@ -1,12 +1,12 @@
 import { EventEmitter } from 'node:events';
 import { crc32c } from '@node-rs/crc32';
-import { connect, type Socket } from 'node:net';
+import { connect, type Socket, type TcpNetConnectOpts } from 'node:net';
 import { errorCode } from '../../common/errors';
 import { silentLogger, type Logger } from '../../common/logger';
 import { encodeHeader, payloadCrcMatches, type FrameFields } from '../wire/frame-codec';
-import { FrameDecoder } from '../wire/frame-decoder';
 import { DEFAULT_MAX_PAYLOAD, FLAG_FUA, FLAG_RESPONSE, Opcode, Status, type Frame, type OpcodeValue, type ReplicaHello } from '../wire/protocol';
 import { ClientErrorCode, ReplicaClientError } from './client-errors';
+import { FrameReader } from './frame-reader';
 
 export interface ReplicaClientOptions {
   readonly host: string;
@@ -28,14 +28,24 @@ export interface PingResult {
   readonly durableSeq: number;
 }
 
+/** How a request ends: a transport or status error, or the reply frame (status Ok). */
+export type RequestDone = (err: ReplicaClientError | undefined, reply?: Frame) => void;
+
 interface Pending {
   readonly opcode: OpcodeValue;
   readonly deadline: number;
-  readonly resolve: (frame: Frame) => void;
-  readonly reject: (err: Error) => void;
+  readonly done: RequestDone;
 }
 
 const MAX_REQUEST_ID = 0xffffffff;
+
+/**
+ * Bytes the socket buffers before write() asks for a pause. Node's default
+ * (16 KiB) held back all but the first four 4 KiB writes of a batch, or all
+ * but the first 1 MiB write, until a later turn of the event loop; requests
+ * that wait sit in memory just the same, so a larger mark costs nothing more.
+ */
+const SEND_HIGH_WATER_MARK = 1024 * 1024;
 
 /**
  * Payload CRCs of the write buffers sent in this turn of the event loop. The
@@ -69,34 +79,42 @@ const { performance } = globalThis;
  * a stable code and closes the connection: the caller (the volume engine)
  * decides what a lost replica means. Emits 'close' (with the error that closed
  * the connection, if any) once; emits 'error' too when someone listens for it.
+ *
+ * The data path runs on callbacks inside (submit, submitRead): the engine
+ * sends every write to every replica, and an async function per layer cost
+ * several promises per replica request. The promise methods wrap them.
  */
 export class ReplicaClient extends EventEmitter {
   private readonly pending = new Map<number, Pending>();
-  private readonly decoder: FrameDecoder;
   private readonly timer: NodeJS.Timeout;
   private readonly log: Logger;
   private nextId = 1;
   private lastHeard = performance.now();
   private pingOutstanding = false;
-  private drained: Promise<void> | undefined;
+  /** Header and payload buffers waiting for 'drain', in request order; undefined while the socket takes writes. */
+  private blocked: Buffer[] | undefined;
   private corked = false;
   private closedWith: ReplicaClientError | undefined;
   hello!: ReplicaHello;
 
   private constructor(
     private readonly socket: Socket,
+    reader: FrameReader,
     private readonly requestTimeoutMs: number,
     private readonly keepAliveMs: number,
-    maxPayload: number,
     logger: Logger,
   ) {
     super();
     this.log = logger;
-    this.decoder = new FrameDecoder(maxPayload);
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    reader.attach({
+      frame: (frame) => this.onFrame(frame),
+      fault: (err) => this.fail(this.protocolFault((err as Error).message, errorCode(err))),
+      heard: () => (this.lastHeard = performance.now()),
+    });
     socket.on('error', (err) => this.fail(new ReplicaClientError(ClientErrorCode.Disconnected, `replica connection error: ${err.message}`, { cause: err })));
     socket.on('close', () => this.fail(new ReplicaClientError(ClientErrorCode.Disconnected, 'replica connection closed')));
+    socket.on('drain', () => this.unblock());
     const sweepMs = Math.max(10, Math.min(requestTimeoutMs, keepAliveMs) / 4);
     this.timer = setInterval(() => this.sweep(), sweepMs);
     this.timer.unref();
@@ -107,8 +125,11 @@ export class ReplicaClient extends EventEmitter {
     const logger = (options.logger ?? silentLogger()).child({ replicaAddress: `${options.host}:${options.port}` });
     const timeoutMs = options.connectTimeoutMs ?? 5000;
     const deadline = performance.now() + timeoutMs;
+    const reader = new FrameReader(options.maxPayload ?? DEFAULT_MAX_PAYLOAD);
     const socket = await new Promise<Socket>((resolve, reject) => {
-      const s = connect({ host: options.host, port: options.port });
+      // net.Socket passes its options on to stream.Duplex, which takes writableHighWaterMark (@types/node leaves it out).
+      const socketOptions: TcpNetConnectOpts & { writableHighWaterMark: number } = { host: options.host, port: options.port, onread: reader.onread, writableHighWaterMark: SEND_HIGH_WATER_MARK };
+      const s = connect(socketOptions);
       const timer = setTimeout(() => {
         s.destroy();
         reject(new ReplicaClientError(ClientErrorCode.ConnectTimeout, `connect to ${options.host}:${options.port} timed out after ${timeoutMs} ms`));
@@ -123,7 +144,7 @@ export class ReplicaClient extends EventEmitter {
         reject(new ReplicaClientError(ClientErrorCode.ConnectFailed, `connect to ${options.host}:${options.port} failed: ${err.message}`, { cause: err }));
       });
     });
-    const client = new ReplicaClient(socket, options.requestTimeoutMs ?? 10_000, options.keepAliveMs ?? 2_000, options.maxPayload ?? DEFAULT_MAX_PAYLOAD, logger);
+    const client = new ReplicaClient(socket, reader, options.requestTimeoutMs ?? 10_000, options.keepAliveMs ?? 2_000, logger);
     // The connect timeout covers the handshake too: a peer that accepts but never greets is not a replica.
     const helloTimer = setTimeout(
       () => client.fail(new ReplicaClientError(ClientErrorCode.ConnectTimeout, `no hello from ${options.host}:${options.port} within ${timeoutMs} ms`)),
@@ -150,19 +171,12 @@ export class ReplicaClient extends EventEmitter {
   }
 
   async write(epoch: number, seq: number, offset: number, data: Buffer, options: { fua?: boolean } = {}): Promise<void> {
-    const payloadCrc = data.length > 0 ? writeCrc(data) : undefined;
-    await this.request({ opcode: Opcode.Write, requestId: 0, epoch, seq, offset, length: data.length, flags: options.fua ? FLAG_FUA : 0, payloadCrc }, data);
+    await this.request(writeFields(epoch, seq, offset, data, options.fua ?? false), data);
   }
 
   /** Reads the head, or the named snapshot. */
-  async read(epoch: number, offset: number, length: number, snapshot?: string): Promise<Buffer> {
-    const reply = await this.request({ opcode: Opcode.Read, requestId: 0, epoch, offset, length }, snapshot ? Buffer.from(snapshot, 'utf8') : undefined);
-    if (reply.payload.length !== length) {
-      const err = this.protocolFault(`read of ${length} bytes answered with ${reply.payload.length}`);
-      this.fail(err);
-      throw err;
-    }
-    return reply.payload;
+  read(epoch: number, offset: number, length: number, snapshot?: string): Promise<Buffer> {
+    return new Promise((resolve, reject) => this.submitRead(epoch, offset, length, snapshot, (err, data) => (err ? reject(err) : resolve(data as Buffer))));
   }
 
   async unmap(epoch: number, seq: number, offset: number, length: number): Promise<void> {
@@ -183,28 +197,66 @@ export class ReplicaClient extends EventEmitter {
     this.fail(new ReplicaClientError(ClientErrorCode.Closed, 'replica client closed'));
   }
 
-  private async request(fields: FrameFields, payload?: Buffer): Promise<Frame> {
-    if (this.closedWith) throw this.closedWith;
+  /** The callback form of write(): `done` gets the error, if any (it may run before submitWrite returns). */
+  submitWrite(epoch: number, seq: number, offset: number, data: Buffer, fua: boolean, done: RequestDone): void {
+    this.submit(writeFields(epoch, seq, offset, data, fua), data, done);
+  }
+
+  /** The callback form of read(): a reply of the wrong length is a protocol fault that closes the connection. */
+  submitRead(epoch: number, offset: number, length: number, snapshot: string | undefined, done: (err: ReplicaClientError | undefined, data?: Buffer) => void): void {
+    this.submit({ opcode: Opcode.Read, requestId: 0, epoch, offset, length }, snapshot ? Buffer.from(snapshot, 'utf8') : undefined, (err, reply) => {
+      if (err || !reply) {
+        done(err);
+      } else if (reply.payload.length !== length) {
+        const fault = this.protocolFault(`read of ${length} bytes answered with ${reply.payload.length}`);
+        this.fail(fault);
+        done(fault);
+      } else {
+        done(undefined, reply.payload);
+      }
+    });
+  }
+
+  /**
+   * Sends one request; `done` runs once with the reply (status Ok) or the
+   * error (a status other than Ok, a timeout, a lost connection). `fields.requestId`
+   * is ignored: the client numbers requests itself.
+   */
+  submit(fields: FrameFields, payload: Buffer | undefined, done: RequestDone): void {
+    if (this.closedWith) {
+      done(this.closedWith);
+      return;
+    }
     // The replica closes a connection that sends an oversized frame: refuse it here, losing nothing.
     const limit = this.hello?.maxPayload ?? Infinity;
     if ((payload?.length ?? 0) > limit || (fields.opcode === Opcode.Read && (fields.length ?? 0) > limit)) {
-      throw new ReplicaClientError('ERR_BAD_REQUEST', `request of ${Math.max(payload?.length ?? 0, fields.length ?? 0)} bytes exceeds the replica's frame limit of ${limit}`);
+      done(new ReplicaClientError('ERR_BAD_REQUEST', `request of ${Math.max(payload?.length ?? 0, fields.length ?? 0)} bytes exceeds the replica's frame limit of ${limit}`));
+      return;
     }
     const requestId = this.allocateId();
-    const header = encodeHeader({ ...fields, requestId }, payload);
-    const reply = new Promise<Frame>((resolve, reject) => {
-      this.pending.set(requestId, { opcode: fields.opcode, deadline: performance.now() + this.requestTimeoutMs, resolve, reject });
-    });
-    // Marked handled now: fail() may reject it while this request still waits for 'drain'.
-    reply.catch(() => undefined);
-    // Backpressure: while the socket's buffer is full, later requests wait for 'drain' (in order).
-    while (this.drained) await this.drained;
-    if (this.closedWith) return reply;
-    // Requests issued in the same turn of the event loop leave in one writev
-    // (header and payload uncopied). Uncorking in the check phase, not on the
-    // next tick, batches the requests of every initiator socket read in this
-    // poll phase: one send per replica instead of one per SCSI command (sends
-    // on loopback are a large share of the controller's CPU time at depth).
+    const header = encodeHeader(fields, payload, requestId);
+    this.pending.set(requestId, { opcode: fields.opcode, deadline: performance.now() + this.requestTimeoutMs, done });
+    // Backpressure: while the socket's buffer is full, requests queue (in order) until 'drain'.
+    if (this.blocked) {
+      this.blocked.push(header);
+      if (payload && payload.length > 0) this.blocked.push(payload);
+      return;
+    }
+    this.transmit(header, payload);
+  }
+
+  private request(fields: FrameFields, payload?: Buffer): Promise<Frame> {
+    return new Promise((resolve, reject) => this.submit(fields, payload, (err, reply) => (err ? reject(err) : resolve(reply as Frame))));
+  }
+
+  /**
+   * Requests issued in the same turn of the event loop leave in one writev
+   * (header and payload uncopied). Uncorking in the check phase, not on the
+   * next tick, batches the requests of every initiator socket read in this
+   * poll phase: one send per replica instead of one per SCSI command (sends
+   * on loopback are a large share of the controller's CPU time at depth).
+   */
+  private transmit(header: Buffer, payload: Buffer | undefined): void {
     if (!this.corked) {
       this.corked = true;
       this.socket.cork();
@@ -215,21 +267,22 @@ export class ReplicaClient extends EventEmitter {
     }
     let ok = this.socket.write(header);
     if (payload && payload.length > 0) ok = this.socket.write(payload) && ok;
-    if (!ok && !this.drained) {
-      this.drained = new Promise((resolve) => {
-        const done = (): void => {
-          this.drained = undefined;
-          this.socket.off('drain', done);
-          this.socket.off('close', done);
-          resolve();
-        };
-        this.socket.on('drain', done);
-        this.socket.on('close', done);
-      });
+    if (!ok) this.blocked = [];
+  }
+
+  private unblock(): void {
+    const queued = this.blocked;
+    this.blocked = undefined;
+    if (!queued || this.closedWith) return;
+    for (let i = 0; i < queued.length; i++) {
+      this.transmit(queued[i], undefined);
+      const full = this.blocked as Buffer[] | undefined;
+      if (full !== undefined) {
+        // Full again: the rest waits for the next 'drain', still in order.
+        for (let j = i + 1; j < queued.length; j++) full.push(queued[j]);
+        return;
+      }
     }
-    const frame = await reply;
-    if (frame.status !== Status.Ok) throw ReplicaClientError.fromStatus(frame.status, frame.payload.toString('utf8', 0, 256), frame.epoch);
-    return frame;
   }
 
   private allocateId(): number {
@@ -237,15 +290,6 @@ export class ReplicaClient extends EventEmitter {
       const id = this.nextId;
       this.nextId = id === MAX_REQUEST_ID ? 1 : id + 1;
       if (!this.pending.has(id)) return id;
-    }
-  }
-
-  private onData(chunk: Buffer): void {
-    this.lastHeard = performance.now();
-    try {
-      this.decoder.push(chunk, (frame) => this.onFrame(frame));
-    } catch (err) {
-      this.fail(this.protocolFault((err as Error).message, errorCode(err)));
     }
   }
 
@@ -262,7 +306,17 @@ export class ReplicaClient extends EventEmitter {
     }
     this.pending.delete(frame.requestId);
     if (frame.opcode === Opcode.Ping) this.pingOutstanding = false;
-    entry.resolve(frame);
+    if (frame.status !== Status.Ok) this.settle(entry, ReplicaClientError.fromStatus(frame.status, frame.payload.toString('utf8', 0, 256), frame.epoch));
+    else this.settle(entry, undefined, frame);
+  }
+
+  /** Runs a request's callback; one that throws is a bug of its caller, never a fault of this connection. */
+  private settle(entry: Pending, err: ReplicaClientError | undefined, reply?: Frame): void {
+    try {
+      entry.done(err, reply);
+    } catch (callbackErr) {
+      this.log.error({ err: callbackErr }, 'replica request callback threw');
+    }
   }
 
   private protocolFault(message: string, code?: string): ReplicaClientError {
@@ -289,14 +343,20 @@ export class ReplicaClient extends EventEmitter {
     if (this.closedWith) return;
     this.closedWith = err;
     clearInterval(this.timer);
+    this.blocked = undefined;
     this.socket.destroy();
     const pending = [...this.pending.values()];
     this.pending.clear();
-    for (const p of pending) p.reject(err);
+    for (const p of pending) this.settle(p, err);
     if (err.code !== ClientErrorCode.Closed) {
       this.log.warn({ code: err.code, pending: pending.length }, 'replica connection failed');
       if (this.listenerCount('error') > 0) this.emit('error', err);
     }
     this.emit('close', err.code === ClientErrorCode.Closed ? undefined : err);
   }
+}
+
+function writeFields(epoch: number, seq: number, offset: number, data: Buffer, fua: boolean): FrameFields {
+  const payloadCrc = data.length > 0 ? writeCrc(data) : undefined;
+  return { opcode: Opcode.Write, requestId: 0, epoch, seq, offset, length: data.length, flags: fua ? FLAG_FUA : 0, payloadCrc };
 }

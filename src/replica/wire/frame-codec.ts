@@ -55,15 +55,17 @@ function checkU32(value: number, field: string): number {
 /**
  * Encodes a frame header for `payload`. The payload is not copied: the sender
  * writes the header and the payload back to back (corked, so one writev).
+ * `requestId` overrides the one in `fields` (a client numbers its requests
+ * without copying the caller's fields).
  */
-export function encodeHeader(fields: FrameFields, payload: Buffer = EMPTY): Buffer {
+export function encodeHeader(fields: FrameFields, payload: Buffer = EMPTY, requestId = fields.requestId): Buffer {
   const h = Buffer.allocUnsafe(HEADER_SIZE);
   h.writeUInt16BE(MAGIC, 0);
   h.writeUInt8(VERSION, 2);
   h.writeUInt8(fields.opcode, 3);
   h.writeUInt16BE(fields.flags ?? 0, 4);
   h.writeUInt16BE(fields.status ?? Status.Ok, 6);
-  h.writeUInt32BE(checkU32(fields.requestId, 'requestId'), 8);
+  h.writeUInt32BE(checkU32(requestId, 'requestId'), 8);
   writeU64(h, checkU64(fields.epoch ?? 0, 'epoch'), 12);
   writeU64(h, checkU64(fields.seq ?? 0, 'seq'), 20);
   writeU64(h, checkU64(fields.offset ?? 0, 'offset'), 28);
