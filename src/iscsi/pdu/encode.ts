@@ -19,7 +19,8 @@ export interface Sequence {
 }
 
 function header(opcode: TargetOpcode, flags: number, itt: number, dataLength: number): Buffer {
-  const bhs = Buffer.alloc(BHS_LENGTH);
+  // From Buffer's shared pool (a slice, not an ArrayBuffer per header), zeroed by hand.
+  const bhs = Buffer.allocUnsafe(BHS_LENGTH).fill(0);
   bhs[0] = opcode;
   bhs[1] = flags;
   bhs.writeUIntBE(dataLength, 5, 3);
@@ -27,8 +28,8 @@ function header(opcode: TargetOpcode, flags: number, itt: number, dataLength: nu
   return bhs;
 }
 
-function sequence(bhs: Buffer, seq: Sequence): void {
-  bhs.writeUInt32BE(seq.statSN >>> 0, 24);
+function sequence(bhs: Buffer, seq: Sequence, statSN = seq.statSN): void {
+  bhs.writeUInt32BE(statSN >>> 0, 24);
   bhs.writeUInt32BE(seq.expCmdSN >>> 0, 28);
   bhs.writeUInt32BE(seq.maxCmdSN >>> 0, 32);
 }
@@ -141,7 +142,7 @@ export function dataIn(fields: {
   encodeLun(fields.lun, bhs);
   bhs.writeUInt32BE(RESERVED_TAG, 20);
   if (status) bhs[3] = status.status;
-  sequence(bhs, { ...fields.seq, statSN: status ? fields.seq.statSN : 0 });
+  sequence(bhs, fields.seq, status ? fields.seq.statSN : 0);
   bhs.writeUInt32BE(fields.dataSN >>> 0, 36);
   bhs.writeUInt32BE(fields.bufferOffset >>> 0, 40);
   if (status) bhs.writeUInt32BE(status.residual.count >>> 0, 44);

@@ -2,7 +2,13 @@ import { crc32c } from '@node-rs/crc32';
 import { BHS_LENGTH } from './opcodes';
 import { HEADER_DIGEST, PDU_TOO_LARGE, PduError } from './errors';
 
-/** One PDU as framed off the wire. Every buffer is a private copy the frame owns. */
+/**
+ * One PDU as framed off the wire. A segment that arrived whole in one chunk is
+ * a view into that chunk, any other a copy: either way no one else writes into
+ * it, since net.Socket hands out a fresh buffer per read and callers of
+ * push()/write() give up the chunks they pass. A view keeps its chunk (one
+ * socket read) alive as long as it is held.
+ */
 export interface RawPdu {
   readonly bhs: Buffer;
   /** Additional Header Segments, possibly empty (RFC 7143 §11.2.2). */
@@ -30,7 +36,13 @@ export function digestOf(...parts: Buffer[]): number {
   return crc >>> 0;
 }
 
-/** A queue of received chunks that hands out exactly-sized private copies. */
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * A queue of received chunks that hands out exactly-sized segments: a view
+ * when the segment lies within one chunk (the common case, and no copy or
+ * allocation per PDU), a copy when it spans chunks.
+ */
 class ChunkQueue {
   private chunks: Buffer[] = [];
   private head = 0;
@@ -43,6 +55,18 @@ class ChunkQueue {
   }
 
   take(n: number): Buffer {
+    if (n === 0) return EMPTY;
+    const first = this.chunks[0];
+    if (first.length - this.head >= n) {
+      const view = first.subarray(this.head, this.head + n);
+      this.head += n;
+      if (this.head === first.length) {
+        this.chunks.shift();
+        this.head = 0;
+      }
+      this.length -= n;
+      return view;
+    }
     const out = Buffer.allocUnsafe(n);
     let filled = 0;
     while (filled < n) {

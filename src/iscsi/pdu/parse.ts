@@ -157,13 +157,16 @@ function parseCommandAhs(raw: RawPdu): { extraCdb?: Buffer; bidiReadLength?: num
   return out;
 }
 
+const NO_AHS: { extraCdb?: Buffer; bidiReadLength?: number } = {};
+
 export function parseScsiCommand(raw: RawPdu): ScsiCommandPdu {
   const b = raw.bhs;
   const attribute = ATTRIBUTES[b[1] & 0x07];
   if (!attribute) throw invalid(raw, `invalid task attribute ${b[1] & 0x07}`);
-  const ahs = parseCommandAhs(raw);
+  const ahs = raw.ahs.length > 0 ? parseCommandAhs(raw) : NO_AHS;
+  // A view of the header when the CDB fits in it (every READ and WRITE): no copy per command.
   const baseCdb = b.subarray(32, 48);
-  const cdb = Buffer.concat(ahs.extraCdb ? [baseCdb, ahs.extraCdb] : [baseCdb]);
+  const cdb = ahs.extraCdb ? Buffer.concat([baseCdb, ahs.extraCdb]) : baseCdb;
   const write = (b[1] & 0x20) !== 0;
   if (!write && raw.data.length > 0) throw invalid(raw, 'immediate data without the W bit', RejectReason.ProtocolError);
   return {

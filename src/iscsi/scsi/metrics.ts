@@ -1,4 +1,5 @@
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
+import { FastHistogram, counterCell, flushCells, type CounterCell, type HistogramChild } from '../io-metrics';
 
 /**
  * Several targets in one process share one registry: a metric already
@@ -14,23 +15,24 @@ export class ScsiMetrics {
   readonly commands: Counter<'class'>;
   readonly errors: Counter<'sense_key'>;
   readonly statuses: Counter<'status'>;
-  readonly latency: Histogram<'class'>;
+  readonly latency: FastHistogram;
 
-  private readonly byClass = new Map<string, { commands: { inc(): void }; latency: { observe(v: number): void } }>();
-  private readonly byStatus = new Map<string, { inc(): void }>();
+  // Cells and children per label value (io-metrics.ts says why), made on first use.
+  private readonly byClass = new Map<string, { commands: CounterCell; latency: HistogramChild }>();
+  private readonly byStatus = new Map<string, CounterCell>();
 
   /** One finished command; labelled children are cached because this runs for every I/O. */
   record(commandClass: string, status: string, seconds: number): void {
     let perClass = this.byClass.get(commandClass);
     if (!perClass) {
-      perClass = { commands: this.commands.labels(commandClass), latency: this.latency.labels(commandClass) };
+      perClass = { commands: counterCell(this.commands, { class: commandClass }), latency: this.latency.child(commandClass) };
       this.byClass.set(commandClass, perClass);
     }
     perClass.commands.inc();
     perClass.latency.observe(seconds);
     let perStatus = this.byStatus.get(status);
     if (!perStatus) {
-      perStatus = this.statuses.labels(status);
+      perStatus = counterCell(this.statuses, { status });
       this.byStatus.set(status, perStatus);
     }
     perStatus.inc();
@@ -43,6 +45,7 @@ export class ScsiMetrics {
       help: 'SCSI commands executed, by command class',
       labelNames: ['class'],
       registers,
+      collect: flushCells,
     }));
     this.errors = shared(registry, 'trireme_scsi_errors_total', () => new Counter({
       name: 'trireme_scsi_errors_total',
@@ -55,13 +58,16 @@ export class ScsiMetrics {
       help: 'SCSI commands completed, by SCSI status',
       labelNames: ['status'],
       registers,
+      collect: flushCells,
     }));
-    this.latency = shared(registry, 'trireme_scsi_command_seconds', () => new Histogram({
-      name: 'trireme_scsi_command_seconds',
-      help: 'SCSI command execution time in the SCSI layer, by command class',
-      labelNames: ['class'],
-      buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
-      registers,
-    }));
+    this.latency = shared(registry, 'trireme_scsi_command_seconds', () =>
+      new FastHistogram(
+        'trireme_scsi_command_seconds',
+        'SCSI command execution time in the SCSI layer, by command class',
+        'class',
+        [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+        registry,
+      ),
+    );
   }
 }

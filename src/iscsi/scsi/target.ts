@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { InvalidArgumentError } from '../../common/errors';
 import type { Logger } from '../../common/logger';
 import type { Registry } from '../../common/metrics';
@@ -97,11 +98,11 @@ class Target implements ScsiTarget, TargetInfo {
   }
 
   async execute(command: ScsiCommand): Promise<ScsiResult> {
-    const started = process.hrtime.bigint();
+    // performance.now() rather than hrtime.bigint(): no BigInt allocated per command.
+    const started = performance.now();
     const seen = { class: 'other' as CommandClass };
     const result = await this.run(command, seen);
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    this.metrics.record(seen.class, STATUS_NAMES[result.status] ?? 'other', seconds);
+    this.metrics.record(seen.class, STATUS_NAMES[result.status] ?? 'other', (performance.now() - started) / 1000);
     if (result.status === ScsiStatus.CheckCondition && result.sense) this.metrics.errors.inc({ sense_key: senseKeyName(result.sense[2] & 0x0f) });
     return result;
   }
@@ -146,26 +147,34 @@ class Target implements ScsiTarget, TargetInfo {
     }
   }
 
-  /** Runs the handler; an abort resolves at once with TASK ABORTED while the device finishes in the background. */
-  private async dispatch(spec: CommandSpec, ctx: CommandContext, dataOutLength: number | undefined): Promise<ScsiResult> {
+  /**
+   * Runs the handler; an abort resolves at once with TASK ABORTED while the
+   * device finishes in the background. One promise per command: this runs
+   * for every I/O, so no race of two promises and no listener left behind.
+   */
+  private dispatch(spec: CommandSpec, ctx: CommandContext, dataOutLength: number | undefined): Promise<ScsiResult> {
     const work = ctx.lu.tasks.run(ctx.command.taskAttribute, () => spec.handler(ctx));
     const signal = ctx.command.signal;
-    if (!signal) return toResult(await work, dataOutLength);
-    let onAbort: (() => void) | undefined;
-    const aborted = new Promise<'aborted'>((resolve) => {
-      onAbort = () => resolve('aborted');
+    if (!signal) return work.then((result) => toResult(result, dataOutLength));
+    return new Promise<ScsiResult>((resolve, reject) => {
+      let aborted = false;
+      const onAbort = (): void => {
+        aborted = true;
+        resolve({ status: ScsiStatus.TaskAborted });
+      };
       signal.addEventListener('abort', onAbort, { once: true });
+      work.then(
+        (result) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(toResult(result, dataOutLength));
+        },
+        (err: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          if (aborted) this.logger.debug({ err, op: spec.name }, 'aborted command failed');
+          else reject(err);
+        },
+      );
     });
-    try {
-      const outcome = await Promise.race([work, aborted]);
-      if (outcome === 'aborted') {
-        work.catch((err: unknown) => this.logger.debug({ err, op: spec.name }, 'aborted command failed'));
-        return { status: ScsiStatus.TaskAborted };
-      }
-      return toResult(outcome, dataOutLength);
-    } finally {
-      if (onAbort) signal.removeEventListener('abort', onAbort);
-    }
   }
 
   /** SPC-4 §6.4.1, §6.33, §6.39: only INQUIRY, REPORT LUNS and REQUEST SENSE answer on a LUN that does not exist. */

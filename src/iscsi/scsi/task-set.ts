@@ -1,5 +1,13 @@
 import type { TaskAttribute } from './types';
 
+function startNow<T>(work: () => Promise<T> | T): Promise<T> {
+  try {
+    return Promise.resolve(work());
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
 /**
  * Task attributes of one LU's task set (SAM-5 §8.6, RFC 7143 §11.3.1 ATTR).
  * SIMPLE (and untagged, ACA) tasks run concurrently: the control mode page
@@ -21,8 +29,11 @@ export class TaskSet {
       if (this.barrier) before.push(this.barrier);
       started = Promise.allSettled(before).then(work);
       this.barrier = started;
+    } else if (this.barrier) {
+      started = this.barrier.then(work, work);
     } else {
-      started = this.barrier ? this.barrier.then(work, work) : Promise.resolve().then(work);
+      // Nothing to wait for: start now rather than a microtask later (this is every plain READ and WRITE).
+      started = startNow(work);
     }
     this.running.add(started);
     const forget = () => {

@@ -31,7 +31,18 @@ export interface ScsiCommand {
   readonly expectedDataTransferLength: number;
   readonly taskAttribute: TaskAttribute;
   /** Aborted by task management (ABORT TASK, LUN RESET, ...). */
-  readonly signal?: AbortSignal;
+  readonly signal?: TaskSignal;
+}
+
+/**
+ * What the SCSI layer needs of an abort signal: the subset of AbortSignal it
+ * uses, so the transport can hand in a lighter object than an AbortController
+ * per command (one is created for every I/O).
+ */
+export interface TaskSignal {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
 }
 
 export const enum ScsiStatus {

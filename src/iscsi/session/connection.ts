@@ -5,7 +5,7 @@ import { errorCode } from '../../common/errors';
 import * as encode from '../pdu/encode';
 import { PduError } from '../pdu/errors';
 import { PduFramer, type RawPdu } from '../pdu/framer';
-import { InitiatorOpcode, LoginStatus, RESERVED_TAG, RejectReason, opcodeName } from '../pdu/opcodes';
+import { InitiatorOpcode, LoginStatus, RESERVED_TAG, RejectReason } from '../pdu/opcodes';
 import { parseLoginRequest, parsePdu } from '../pdu/parse';
 import { encodeTextPairs } from '../pdu/text';
 import { LoginState, type LoginEnvironment, type LoginOutcome } from '../login/login-state';
@@ -35,6 +35,9 @@ export const DEFAULT_CONNECTION_OPTIONS: ConnectionOptions = {
   writeBudget: 64 * 1024 * 1024,
 };
 
+/** Output of one tick up to this size is joined into one buffer before it is written. */
+const COALESCE_BYTES = 64 * 1024;
+
 /** What a connection needs from the server. */
 export interface ConnectionHost {
   readonly loginEnvironment: LoginEnvironment;
@@ -59,7 +62,12 @@ export class IscsiConnection implements SessionChannel {
   private closed = false;
   private paused = false;
   private closeAfterWrite = false;
-  private corked = false;
+  /** Frames written this tick, sent together when the tick ends (see flushOutput). */
+  private outParts: Buffer[] = [];
+  private outBytes = 0;
+  private flushScheduled = false;
+  /** Data-In bytes of running commands, not produced yet (reserveOutput). */
+  private reservedBytes = 0;
   private lastReceive = Date.now();
   private ping?: { ttt: number; sentAt: number };
   private stall?: { written: number; since: number };
@@ -123,7 +131,7 @@ export class IscsiConnection implements SessionChannel {
         return;
       }
       if (!raw) return;
-      this.metrics.countPdu('in', opcodeName(raw.bhs[0] & 0x3f));
+      this.metrics.countPdu('in', raw.bhs[0] & 0x3f);
       try {
         if (this.login) this.onLoginPdu(raw);
         else this.onFullFeaturePdu(raw);
@@ -138,7 +146,21 @@ export class IscsiConnection implements SessionChannel {
   }
 
   private overBudget(): boolean {
-    return this.socket.writableLength > this.options.inflightBudget;
+    return this.socket.writableLength + this.outBytes + this.reservedBytes > this.options.inflightBudget;
+  }
+
+  reserveOutput(bytes: number): void {
+    this.reservedBytes += bytes;
+  }
+
+  releaseOutput(bytes: number): void {
+    this.reservedBytes -= bytes;
+    this.wakeWriters();
+    this.maybeResume();
+  }
+
+  get writableNow(): boolean {
+    return this.closed || !this.overBudget();
   }
 
   private maybeResume(): void {
@@ -149,12 +171,12 @@ export class IscsiConnection implements SessionChannel {
   }
 
   writable(): Promise<void> {
-    if (this.closed || this.socket.writableLength <= this.options.inflightBudget) return Promise.resolve();
+    if (this.writableNow) return Promise.resolve();
     return new Promise((resolve) => this.writableWaiters.push(resolve));
   }
 
   private wakeWriters(): void {
-    if (!this.closed && this.socket.writableLength > this.options.inflightBudget) return;
+    if (!this.writableNow) return;
     for (const resolve of this.writableWaiters.splice(0)) resolve();
   }
 
@@ -214,7 +236,7 @@ export class IscsiConnection implements SessionChannel {
       seq,
       data: failed ? Buffer.alloc(0) : encodeTextPairs(reply.pairs),
     });
-    this.write(response, 'login-response');
+    this.write(response);
     if (failed) {
       this.logger.info({ status: `0x${status.toString(16).padStart(4, '0')}`, remote: this.remoteAddress }, 'login refused');
       this.endAfterWrite('login refused');
@@ -250,7 +272,7 @@ export class IscsiConnection implements SessionChannel {
       const seq = { statSN: this.statSN, expCmdSN: session?.expCmdSN ?? 0, maxCmdSN: session?.maxCmdSN ?? 0 };
       const pdu = pending.build(seq);
       if (pending.status) this.statSN = (this.statSN + 1) >>> 0;
-      this.write(pdu, opcodeName(pdu.bhs[0] & 0x3f));
+      this.write(pdu);
     }
     if (this.overBudget() && !this.paused) {
       this.paused = true;
@@ -258,25 +280,46 @@ export class IscsiConnection implements SessionChannel {
     }
   }
 
-  private write(pdu: encode.OutPdu, name: string): void {
+  private write(pdu: encode.OutPdu): void {
     const parts = encode.frame(pdu, { header: this.framer.limits.headerDigest && !this.login, data: this.framer.limits.dataDigest && !this.login });
-    // PDUs written in the same tick leave in one writev: the uncork waits for the tick to end.
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.socket.uncork();
-      });
-    }
     let bytes = 0;
     for (const part of parts) {
       bytes += part.length;
-      this.socket.write(part);
+      this.outParts.push(part);
     }
-    this.metrics.countPdu('out', name);
+    this.outBytes += bytes;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(this.flushOutput);
+    }
+    this.metrics.countPdu('out', pdu.bhs[0] & 0x3f);
     this.metrics.countBytes('out', bytes);
   }
+
+  /**
+   * Sends what this tick wrote. The tick's last nextTick runs after every
+   * promise that settled in it, so the responses of all commands a read of
+   * the socket completed go out together. Small batches (a 4 KiB Data-In and
+   * its header, a few responses) are joined into one buffer: one
+   * socket.write, one send(2), where a write per part costs a stream request
+   * each; large data is passed as is, corked into one writev.
+   */
+  private readonly flushOutput = (): void => {
+    this.flushScheduled = false;
+    const parts = this.outParts;
+    const bytes = this.outBytes;
+    if (parts.length === 0) return;
+    this.outParts = [];
+    this.outBytes = 0;
+    if (this.closed) return;
+    if (parts.length === 1) this.socket.write(parts[0]);
+    else if (bytes <= COALESCE_BYTES) this.socket.write(Buffer.concat(parts, bytes));
+    else {
+      this.socket.cork();
+      for (const part of parts) this.socket.write(part);
+      this.socket.uncork();
+    }
+  };
 
   sendAndClose(pdus: PendingPdu[], reason: string): void {
     this.send(pdus);
@@ -292,13 +335,14 @@ export class IscsiConnection implements SessionChannel {
   private endAfterWrite(reason: string): void {
     if (this.closeAfterWrite || this.closed) return;
     this.closeAfterWrite = true;
+    this.flushOutput();
     this.socket.end(() => this.close(reason));
     // A peer that never reads would keep end() pending; the tick drops it after nopTimeoutMs.
   }
 
   private tick(): void {
     const now = Date.now();
-    if (this.socket.writableLength > 0) {
+    if (this.socket.writableLength + this.outBytes > 0) {
       const written = this.socket.bytesWritten;
       if (!this.stall || this.stall.written !== written) this.stall = { written, since: now };
       else if (now - this.stall.since > this.options.nopTimeoutMs) return this.close('peer stopped reading');

@@ -56,8 +56,14 @@ export class WriteCollector {
     if (!command.final && params.initialR2T) throw protocolError(command, undefined, 'unsolicited Data-Out announced with InitialR2T=Yes');
     // Without the F bit, unsolicited data continues up to FirstBurstLength (RFC 7143 §11.3.4).
     this.unsolicitedEnd = command.final ? immediate.length : Math.min(edtl, params.firstBurstLength);
-    this.firstBurst = Buffer.alloc(this.unsolicitedEnd);
-    immediate.copy(this.firstBurst, 0);
+    if (immediate.length === this.unsolicitedEnd) {
+      // The whole first burst came as immediate data (every small write): the framer's segment is
+      // ours to keep (framer.ts), so it is used as is rather than copied.
+      this.firstBurst = immediate;
+    } else {
+      this.firstBurst = Buffer.alloc(this.unsolicitedEnd);
+      immediate.copy(this.firstBurst, 0);
+    }
     this.received = immediate.length;
     this.unsolicitedReceived = immediate.length;
     this.unsolicitedDone = command.final || this.unsolicitedReceived >= this.unsolicitedEnd;

@@ -4,6 +4,7 @@ import type { TargetConfig } from '../target-config';
 import type { CmdSnWindow } from './cmdsn-window';
 import type { PendingPdu } from './responses';
 import type { WriteCollector } from './scsi-task';
+import type { TaskAbort } from './task-abort';
 
 /**
  * The types shared by the session, its task management and the server, kept
@@ -21,6 +22,11 @@ export interface SessionChannel {
   readonly writeBudget: number;
   /** Resolves once queued output is under budget (or the connection is gone). */
   writable(): Promise<void>;
+  /** Whether queued and reserved output is under budget now (writable() would resolve at once). */
+  readonly writableNow: boolean;
+  /** Counts output a started command will produce (its Data-In) against the budget until released. */
+  reserveOutput(bytes: number): void;
+  releaseOutput(bytes: number): void;
   /** The portal's address as initiators should dial it, for SendTargets. */
   readonly localAddress: string;
 }
@@ -45,8 +51,13 @@ export interface Task {
   readonly cmdSN: number;
   readonly immediate: boolean;
   readonly pdu: ScsiCommandPdu;
-  readonly controller: AbortController;
-  readonly started: bigint;
+  readonly controller: TaskAbort;
+  /** performance.now() at receipt, for the latency histogram. */
+  readonly started: number;
+  /** Output reserved for the command's Data-In while it runs (SessionChannel.reserveOutput). */
+  reservedOutput?: number;
+  /** Metric class of the CDB, worked out once. */
+  readonly commandClass: 'read' | 'write' | 'other';
   collector?: WriteCollector;
   aborted: boolean;
   running?: Promise<void>;

@@ -1,4 +1,4 @@
-import { hrtime } from 'node:process';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from '../../common/logger';
 import * as encode from '../pdu/encode';
 import { PduError } from '../pdu/errors';
@@ -12,6 +12,7 @@ import { commandClass, type TransportMetrics } from './metrics';
 import { responsePdus, type PendingPdu } from './responses';
 import type { SessionChannel, SessionHooks, SessionView, Task, TargetEntry } from './session-types';
 import { WriteCollector } from './scsi-task';
+import { TaskAbort } from './task-abort';
 import { taskManagement } from './task-management';
 import { TextExchange } from './text-exchange';
 
@@ -44,9 +45,11 @@ export class IscsiSession implements SessionView {
   /**
    * Commands start in CmdSN order, each only once the connection's queued
    * output is under budget: a peer that stops reading cannot make the target
-   * read data for every command in the window into memory.
+   * read data for every command in the window into memory. Commands wait
+   * here only while output is over budget; otherwise they start at once.
    */
-  private startGate: Promise<void> = Promise.resolve();
+  private readonly startQueue: Task[] = [];
+  private startWaiting = false;
   private readonly text = new TextExchange();
   /** Bytes of write buffers allocated for admitted commands not yet finished. */
   admittedBytes = 0;
@@ -133,8 +136,18 @@ export class IscsiSession implements SessionView {
       this.logger.debug({ cmdSN: pdu.cmdSN, expCmdSN: this.expCmdSN }, 'CmdSN outside the window ignored');
       return;
     }
-    const task: Task = { itt: pdu.itt, lun: pdu.lun, cmdSN: pdu.cmdSN, immediate: pdu.immediate, pdu, controller: new AbortController(), started: hrtime.bigint(), aborted: false };
-    this.metrics.commands.inc({ class: commandClass(pdu.cdb) });
+    const task: Task = {
+      itt: pdu.itt,
+      lun: pdu.lun,
+      cmdSN: pdu.cmdSN,
+      immediate: pdu.immediate,
+      pdu,
+      controller: new TaskAbort(),
+      started: performance.now(),
+      commandClass: commandClass(pdu.cdb),
+      aborted: false,
+    };
+    this.metrics.countCommand(task.commandClass);
     this.tasks.set(task.itt, task);
     if (pdu.write && pdu.expectedDataTransferLength > MAX_WRITE_BYTES) {
       this.ready(task, () => this.finish(task, { status: ScsiStatus.CheckCondition, sense: INVALID_FIELD_IN_CDB }));
@@ -208,18 +221,46 @@ export class IscsiSession implements SessionView {
   }
 
   private execute(task: Task): void {
-    this.startGate = this.startGate
-      .then(() => this.channel.writable())
-      .then(() => this.start(task))
-      .catch((err: unknown) => this.logger.error({ err, itt: task.itt }, 'command could not start'));
+    if (this.startQueue.length === 0 && this.channel.writableNow) {
+      this.start(task);
+      return;
+    }
+    this.startQueue.push(task);
+    this.drainStarts();
+  }
+
+  /** Starts queued commands in order while output stays under budget; waits for the channel otherwise. */
+  private drainStarts(): void {
+    if (this.startWaiting) return;
+    while (this.startQueue.length > 0) {
+      if (!this.channel.writableNow) {
+        this.startWaiting = true;
+        this.channel.writable().then(
+          () => {
+            this.startWaiting = false;
+            this.drainStarts();
+          },
+          (err: unknown) => this.logger.error({ err }, 'commands could not start'),
+        );
+        return;
+      }
+      this.start(this.startQueue.shift() as Task);
+    }
   }
 
   private start(task: Task): void {
     if (task.aborted || this.ended) return;
     const scsi = (this.target as TargetEntry).scsi;
     const pdu = task.pdu;
-    task.running = Promise.resolve()
-      .then(() => scsi.execute({
+    // The Data-In counts against the output budget from now on, so the commands started
+    // before any of them finishes cannot queue more than the budget (plus one command).
+    if (pdu.read && pdu.expectedDataTransferLength > 0) {
+      task.reservedOutput = pdu.expectedDataTransferLength;
+      this.channel.reserveOutput(task.reservedOutput);
+    }
+    let running: Promise<ScsiResult>;
+    try {
+      running = scsi.execute({
         nexus: this.nexus,
         lun: task.lun,
         cdb: pdu.cdb,
@@ -227,23 +268,28 @@ export class IscsiSession implements SessionView {
         expectedDataTransferLength: pdu.expectedDataTransferLength,
         taskAttribute: pdu.taskAttribute,
         signal: task.controller.signal,
-      }))
-      .then(
-        (result) => this.finish(task, result),
-        (err: unknown) => {
-          this.logger.error({ err, itt: task.itt }, 'SCSI layer failed a command');
-          this.finish(task, { status: ScsiStatus.CheckCondition, sense: Buffer.from([0x70, 0, 0x04, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x44, 0, 0, 0, 0, 0]) });
-        },
-      );
+      });
+    } catch (err) {
+      running = Promise.reject(err);
+    }
+    task.running = running.then(
+      (result) => this.finish(task, result),
+      (err: unknown) => {
+        this.logger.error({ err, itt: task.itt }, 'SCSI layer failed a command');
+        this.finish(task, { status: ScsiStatus.CheckCondition, sense: Buffer.from([0x70, 0, 0x04, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x44, 0, 0, 0, 0, 0]) });
+      },
+    );
   }
 
   private finish(task: Task, result: ScsiResult): void {
     const r2tCount = task.collector?.r2tCount ?? 0;
     this.forget(task);
-    if (task.aborted || this.ended) return;
+    if (task.aborted || this.ended) {
+      this.releaseOutput(task);
+      return;
+    }
     const pdu = task.pdu;
-    const seconds = Number(hrtime.bigint() - task.started) / 1e9;
-    this.metrics.latency.observe({ class: commandClass(pdu.cdb) }, seconds);
+    this.metrics.observeLatency(task.commandClass, (performance.now() - task.started) / 1000);
     const limits = { maxSegment: this.params.initiatorMaxRecvDataSegmentLength, maxBurstLength: this.params.maxBurstLength };
     const command = {
       itt: task.itt,
@@ -254,6 +300,14 @@ export class IscsiSession implements SessionView {
       r2tCount,
     };
     this.channel.send(responsePdus(command, result, limits));
+    this.releaseOutput(task);
+  }
+
+  private releaseOutput(task: Task): void {
+    const reserved = task.reservedOutput;
+    if (reserved === undefined) return;
+    task.reservedOutput = undefined;
+    this.channel.releaseOutput(reserved);
   }
 
   /** Drops a task from the table and releases its write buffer and budget. */
