@@ -31,6 +31,7 @@ interface CsiOptions {
   maxVolumes: string;
   deviceTimeout: string;
   metrics?: string;
+  replicaNodeGrace: string;
 }
 
 
@@ -81,6 +82,7 @@ export function registerCsiCommand(program: Command, deps: { createLogger(): Log
     .option('--max-volumes <n>', 'volumes per node reported to the CO (0: no limit)', '0')
     .option('--device-timeout <ms>', 'how long to wait for a device after iSCSI login', '30000')
     .option('--metrics <host:port>', 'address of /metrics and /healthz (off unless given)')
+    .option('--replica-node-grace <duration>', 'kubernetes orchestrator: replace a replica whose node is NotReady this long (e.g. 90s, 5m)', '5m')
     .action(async (options: CsiOptions) => {
       await runCsi(options, deps.createLogger());
     });
@@ -90,7 +92,7 @@ async function createOrchestrator(options: CsiOptions, logger: Logger): Promise<
   const factory = orchestratorFactory(options.orchestrator);
   if (!factory) throw new InvalidArgumentError(`unknown --orchestrator "${options.orchestrator}" (available: ${registeredOrchestrators().join(', ')})`);
   const data = options.data ?? process.env.TRIREME_DATA ?? join(homedir(), '.trireme');
-  const config: Record<string, string> = { data, host: options.host };
+  const config: Record<string, string> = { data, host: options.host, 'replica-node-grace': options.replicaNodeGrace };
   for (const [key, value] of [
     ['portal-port', options.portalPort],
     ['replica-port', options.replicaPort],

@@ -12,11 +12,48 @@ export interface CloneSource {
 }
 
 /**
- * The epoch the copied records carry. A fresh replica is at epoch 0; the new
- * volume's controller raises the epoch above this on its first start, so every
- * write through it is of a later epoch and a higher seq than any copy.
+ * The epoch the copied records carry: one above every target's, the same on
+ * all of them (fresh replicas are at epoch 0, so a first copy uses 1). A copy
+ * redone after a crash finds targets already raised by the first attempt,
+ * hence the maximum. The new volume's controller raises the epoch above this
+ * on its first start, so every write through it is of a later epoch and a
+ * higher seq than any copy.
  */
-const CLONE_EPOCH = 1;
+async function cloneEpoch(targets: readonly string[]): Promise<number> {
+  let highest = 0;
+  for (const address of targets) {
+    const client = new ReplicaControlClient(address);
+    try {
+      highest = Math.max(highest, (await client.status()).epoch);
+    } finally {
+      client.close();
+    }
+  }
+  return highest + 1;
+}
+
+/**
+ * Empties the targets of a clone whose earlier copy was cut short (the process
+ * that ran it died): a half copy must never be completed or served, and
+ * populateClone fills empty replicas only. Targets already empty are left alone.
+ */
+export async function resetCloneTargets(targets: readonly string[], logger: Logger): Promise<number> {
+  let reset = 0;
+  for (const address of targets) {
+    const client = new ReplicaControlClient(address);
+    try {
+      const status = await client.status();
+      if (status.lastSeq === 0 && status.rebuildBase === null) continue;
+      // The replica's own epoch passes its fence; no controller has ever raised it further (none ran yet).
+      await client.reset(status.epoch);
+      reset++;
+      logger.warn({ replica: address, lastSeq: status.lastSeq }, 'clone target emptied to redo a copy that was cut short');
+    } finally {
+      client.close();
+    }
+  }
+  return reset;
+}
 
 /**
  * Fills the fresh replicas of a new volume with a snapshot of another volume,
@@ -36,9 +73,10 @@ const CLONE_EPOCH = 1;
  */
 export async function populateClone(source: CloneSource, targets: readonly string[], logger: Logger): Promise<{ extents: number; bytes: number }> {
   const done = [];
+  const epoch = await cloneEpoch(targets);
   // One export per target streams the image instead of holding it in memory;
   // a snapshot never changes, so every export yields the same extents in the same order.
-  for (const address of targets) done.push(await copyInto(source, address));
+  for (const address of targets) done.push(await copyInto(source, address, epoch));
   const first = done[0] ?? { extents: 0, bytes: 0 };
   if (done.some((d) => d.extents !== first.extents || d.bytes !== first.bytes)) {
     throw new TriremeError('ERR_CLONE_DIVERGED', `copies of ${source.volume}@${source.snapshot} differ between replicas`);
@@ -48,26 +86,26 @@ export async function populateClone(source: CloneSource, targets: readonly strin
 }
 
 /** Copies the snapshot into one fresh replica from the first source replica that can export it. */
-async function copyInto(source: CloneSource, address: string): Promise<{ extents: number; bytes: number }> {
+async function copyInto(source: CloneSource, address: string, epoch: number): Promise<{ extents: number; bytes: number }> {
   const target = new ReplicaControlClient(address);
   try {
     const status = await target.status();
     if (status.lastSeq !== 0) throw new TriremeError('ERR_FAILED_PRECONDITION', `replica ${address} is not empty (lastSeq ${status.lastSeq}): a clone fills fresh replicas only`);
-    await target.setEpoch(CLONE_EPOCH);
+    if (status.epoch < epoch) await target.setEpoch(epoch);
     let last: unknown = new TriremeError('ERR_UNAVAILABLE', `volume "${source.volume}" has no replica in RW mode to copy from`);
     for (const from of source.replicas) {
       const exporter = new ReplicaControlClient(from);
       try {
-        await target.beginRebuild(0, CLONE_EPOCH);
+        await target.beginRebuild(0, epoch);
         const counted = { extents: 0, bytes: 0 };
-        await target.applyExtents(CLONE_EPOCH, renumbered(exporter.exportImage({ snapshot: source.snapshot }), counted));
-        const runs = counted.extents > 0 ? [{ epoch: CLONE_EPOCH, from: 1, to: counted.extents }] : [];
-        await target.finishRebuild(counted.extents, CLONE_EPOCH, runs);
+        await target.applyExtents(epoch, renumbered(exporter.exportImage({ snapshot: source.snapshot }), counted));
+        const runs = counted.extents > 0 ? [{ epoch, from: 1, to: counted.extents }] : [];
+        await target.finishRebuild(counted.extents, epoch, runs);
         return counted;
       } catch (err) {
         last = err;
         // A partial copy from a source that failed is undone before the next source is tried.
-        await target.reset(CLONE_EPOCH);
+        await target.reset(epoch);
       } finally {
         exporter.close();
       }

@@ -74,6 +74,7 @@ test('trireme csi refuses bad options with a clear message', async () => {
     [['csi', '--endpoint', `unix://${join(dir, 'x.sock')}`, '--mode', 'node'], /--node-id is required in mode node/],
     [['csi', '--endpoint', 'relative/path.sock', '--mode', 'node', '--node-id', 'n'], /invalid CSI endpoint/],
     [['csi', '--endpoint', `unix://${join(dir, 'x.sock')}`, '--mode', 'controller', '--orchestrator', 'nomad'], /unknown --orchestrator "nomad" \(available: kubernetes, local\)/],
+    [['csi', '--endpoint', `unix://${join(dir, 'x.sock')}`, '--mode', 'controller', '--orchestrator', 'kubernetes', '--replica-node-grace', '5 minutes'], /--replica-node-grace: expected a duration such as 300s, 5m or 1h, got "5 minutes"/],
   ];
   for (const [args, message] of cases) {
     const proc = run(args);

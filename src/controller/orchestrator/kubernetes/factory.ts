@@ -5,6 +5,7 @@ import type { OrchestratorFactory } from '../../csi/orchestrator';
 import { KubeClient } from './kube-client';
 import { KubernetesOrchestrator } from './kubernetes-orchestrator';
 import type { WorkloadSettings } from './manifests';
+import { DEFAULT_REPLICA_NODE_GRACE_MS, parseGrace } from './node-health';
 import { Reconciler } from './reconciler';
 import { grpcConnector } from './volume-control-client';
 
@@ -25,8 +26,10 @@ function parseSelector(text: string): Record<string, string> {
  * controller Deployment sets (deploy/kustomize/base/controller.yaml): in-cluster
  * credentials, the pod's namespace, the image per-volume pods run.
  */
-export const createKubernetesOrchestrator: OrchestratorFactory = async ({ logger }) => {
+export const createKubernetesOrchestrator: OrchestratorFactory = async ({ logger, config: flags }) => {
   const env = process.env;
+  // Flags first: a bad one is reported as such, before any cluster access can fail for another reason.
+  const replicaNodeGraceMs = flags['replica-node-grace'] === undefined ? DEFAULT_REPLICA_NODE_GRACE_MS : parseGrace(flags['replica-node-grace']);
   const config = new KubeConfig();
   config.loadFromDefault();
   const namespace = env.TRIREME_NAMESPACE ?? readFileSync(SA_NAMESPACE, 'utf8').trim();
@@ -42,7 +45,7 @@ export const createKubernetesOrchestrator: OrchestratorFactory = async ({ logger
   const nodeCapacityBytes = Number(env.TRIREME_NODE_CAPACITY_BYTES ?? '0');
   const kube = new KubeClient(config, namespace);
   const orchestrator = new KubernetesOrchestrator({ kube, settings, logger, connect: grpcConnector, nodeSelector, nodeCapacityBytes });
-  const reconciler = new Reconciler({ kube, settings, logger: logger.child({ component: 'reconciler' }), connect: grpcConnector, nodeSelector });
+  const reconciler = new Reconciler({ kube, settings, logger: logger.child({ component: 'reconciler' }), connect: grpcConnector, nodeSelector, replicaNodeGraceMs });
   await reconciler.start();
   return Object.assign(orchestrator, {
     close: async () => {

@@ -16,7 +16,8 @@ import { createIfAbsent, isNotFound, retryOnConflict, type KubeClient } from './
 import { chapSecret, type WorkloadSettings } from './manifests';
 import { CRD, FINALIZER, IQN_PREFIX, PORTS, chapSecretName, controllerName, isVolumeId, managementAddress, volumeIdFor } from './names';
 import { pickNodes } from './placement';
-import type { TriremeVolume } from './types';
+import { dropSnapshot, populate, temporarySnapshotName, type PopulationDeps, type ReplicaResolver } from './clone-population';
+import { isPopulating, type CloneSpec, type TriremeVolume } from './types';
 import { ControlClients, type ControlConnector } from './volume-control-client';
 import { ensureWorkloads, finalizeVolume } from './workloads';
 
@@ -34,6 +35,10 @@ export interface KubernetesOrchestratorOptions {
   readonly nodeSelector?: Record<string, string>;
   /** Bytes each storage node offers Trireme (0: not reported, GetCapacity answers 0). */
   readonly nodeCapacityBytes?: number;
+  /** Maps replica addresses (Service names) to ones this process dials; the identity in a cluster. */
+  readonly resolveReplica?: ReplicaResolver;
+  /** How long a clone waits for its new replicas' pods to answer before CreateVolume gives up (and is retried). */
+  readonly cloneReachableTimeoutMs?: number;
 }
 
 /**
@@ -45,11 +50,22 @@ export interface KubernetesOrchestratorOptions {
 export class KubernetesOrchestrator implements Orchestrator {
   private readonly kube: KubeClient;
   private readonly controls: ControlClients;
+  private readonly population: PopulationDeps;
 
   constructor(private readonly options: KubernetesOrchestratorOptions) {
     this.kube = options.kube;
     this.controls = new ControlClients(options.connect);
+    this.population = {
+      kube: options.kube,
+      control: (volumeId) => this.control(volumeId),
+      resolve: options.resolveReplica ?? ((address) => address),
+      logger: options.logger,
+      reachableTimeoutMs: options.cloneReachableTimeoutMs ?? 90_000,
+    };
   }
+
+  /** Clones are copied from the source's replicas into the new ones before the new volume's controller starts (clone-population.ts). */
+  readonly supportsClones = true;
 
   control(volumeId: string) {
     return this.controls.get(managementAddress(volumeId, this.kube.namespace));
@@ -87,6 +103,7 @@ export class KubernetesOrchestrator implements Orchestrator {
       name: v.spec.csiName,
       sizeBytes: v.spec.sizeBytes,
       params: { replicaCount: v.spec.replicaCount, fsType: v.spec.fsType, chap: v.spec.chap },
+      ...(v.spec.clone ? { contentSource: contentSourceOf(v.spec.clone) } : {}),
       portal,
       iqn: v.spec.iqn,
       lun: 0,
@@ -96,12 +113,12 @@ export class KubernetesOrchestrator implements Orchestrator {
   }
 
   async createVolume(name: string, sizeBytes: number, params: VolumeParameters, contentSource?: ContentSource): Promise<OrchestratedVolume> {
-    // An existing resource is finished rather than returned as is: an earlier attempt may have stopped before its workloads.
-    if (contentSource && !(await this.findVolumeByName(name))) throw new TriremeError('ERR_UNIMPLEMENTED', `volumes from a ${contentSource.kind} source are not supported by the Kubernetes orchestrator`);
     const id = volumeIdFor(name);
     const size = Math.max(MIN_VOLUME_SIZE, Math.ceil(sizeBytes / 4096) * 4096);
+    // An existing resource is finished rather than returned as is: an earlier attempt may have stopped before its workloads or mid-copy.
     let volume = await this.read(id);
     if (!volume) {
+      const clone = contentSource ? await this.cloneSpec(id, contentSource, size) : undefined;
       const [nodes, all] = await Promise.all([this.kube.listNodes(), this.kube.listVolumes()]).catch((err: unknown) => Promise.reject(unavailable(err)));
       const chosen = pickNodes(nodes.items, all.items, params.replicaCount, new Set(), this.options.nodeSelector ?? {});
       if (chosen.length < params.replicaCount) {
@@ -120,6 +137,7 @@ export class KubernetesOrchestrator implements Orchestrator {
           iqn: IQN_PREFIX + id,
           replicas: chosen.map((node, index) => ({ index, node })),
           nextReplicaIndex: chosen.length,
+          ...(clone ? { clone } : {}),
         },
       };
       // A 409 here is a concurrent or retried create of the same name: carry on with what the server holds.
@@ -128,15 +146,42 @@ export class KubernetesOrchestrator implements Orchestrator {
     }
     if (volume.metadata.deletionTimestamp) throw new OrchestratorError('ERR_ORCHESTRATOR_UNAVAILABLE', `volume ${id} is still being deleted`);
     if (volume.spec.csiName !== name) throw new TriremeError('ERR_ALREADY_EXISTS', `volume id ${id} is taken by ${volume.spec.csiName}`);
-    if (volume.spec.chap) await createIfAbsent(() => this.kube.createSecret(chapSecret(volume, randomBytes(12).toString('base64url'), this.options.settings)));
+    if (!sameSource(volume.spec.clone, contentSource)) throw new TriremeError('ERR_ALREADY_EXISTS', `volume ${name} exists with a different content source`);
+    const made = volume;
+    if (made.spec.chap) await createIfAbsent(() => this.kube.createSecret(chapSecret(made, randomBytes(12).toString('base64url'), this.options.settings)));
     await ensureWorkloads(this.kube, volume, this.options.settings);
-    this.options.logger.info({ volume: id, name, sizeBytes: size, nodes: volume.spec.replicas.map((r) => r.node) }, 'volume created');
+    if (isPopulating(volume)) {
+      volume = await populate(this.population, volume);
+      await ensureWorkloads(this.kube, volume, this.options.settings);
+    }
+    this.options.logger.info({ volume: id, name, sizeBytes: size, nodes: volume.spec.replicas.map((r) => r.node), source: volume.spec.clone?.sourceId }, 'volume created');
     return this.toVolume(volume);
+  }
+
+  /**
+   * Checks a clone's source (NOT_FOUND when it is missing, OUT_OF_RANGE when the
+   * clone would be smaller) and names the snapshot its replicas are filled from.
+   */
+  private async cloneSpec(id: string, source: ContentSource, sizeBytes: number): Promise<CloneSpec> {
+    const sourceId = source.kind === 'snapshot' ? source.snapshotId : source.volumeId;
+    const volumeId = source.kind === 'snapshot' ? (sourceId.split(SNAPSHOT_SEPARATOR)[0] ?? '') : sourceId;
+    const from = await this.read(volumeId);
+    if (!from || from.metadata.deletionTimestamp) {
+      throw new OrchestratorError(source.kind === 'snapshot' ? 'ERR_SNAPSHOT_NOT_FOUND' : 'ERR_VOLUME_NOT_FOUND', `source ${source.kind} ${sourceId} does not exist`);
+    }
+    if (isPopulating(from)) throw new OrchestratorError('ERR_ORCHESTRATOR_UNAVAILABLE', `source volume ${volumeId} is itself still being copied`);
+    // A snapshot records the bytes written, not the volume's size then; volumes never shrink, so the current size bounds its image.
+    if (sizeBytes < from.spec.sizeBytes) throw new TriremeError('ERR_OUT_OF_RANGE', `a clone of ${sourceId} needs at least ${from.spec.sizeBytes} bytes, not ${sizeBytes}`);
+    if (source.kind === 'volume') return { kind: 'volume', sourceId, volume: volumeId, snapshot: temporarySnapshotName(id) };
+    const snapshot = (await this.snapshotsOf(from)).find((s) => `${volumeId}${SNAPSHOT_SEPARATOR}${s.name}` === sourceId);
+    if (!snapshot) throw new OrchestratorError('ERR_SNAPSHOT_NOT_FOUND', `snapshot ${sourceId} does not exist`);
+    return { kind: 'snapshot', sourceId, volume: volumeId, snapshot: snapshot.name };
   }
 
   async findVolumeByName(name: string): Promise<OrchestratedVolume | undefined> {
     const v = await this.read(volumeIdFor(name));
-    return v && v.spec.csiName === name && !v.metadata.deletionTimestamp ? this.toVolume(v) : undefined;
+    // A clone still being copied is not made yet: CreateVolume goes on and finishes (or redoes) the copy.
+    return v && v.spec.csiName === name && !v.metadata.deletionTimestamp && !isPopulating(v) ? this.toVolume(v) : undefined;
   }
 
   async getVolume(volumeId: string): Promise<OrchestratedVolume | undefined> {
@@ -156,6 +201,13 @@ export class KubernetesOrchestrator implements Orchestrator {
     }
     // The reconciler would finish this from the watch; doing it now makes DeleteVolume return with nothing left running.
     await finalizeVolume(this.kube, v);
+    const clone = v.spec.clone;
+    if (clone?.kind === 'volume' && isPopulating(v)) {
+      // Best effort: the volume is gone either way; a snapshot left behind shows in ListSnapshots and can be deleted there.
+      await dropSnapshot(this.control(clone.volume), clone.snapshot).catch((err: unknown) =>
+        this.options.logger.warn({ volume: volumeId, source: clone.volume, snapshot: clone.snapshot, err: (err as Error).message }, 'could not delete the snapshot cut for an unfinished clone'),
+      );
+    }
     this.controls.drop(managementAddress(volumeId, this.kube.namespace));
     this.options.logger.info({ volume: volumeId }, 'volume deleted');
   }
@@ -190,8 +242,14 @@ export class KubernetesOrchestrator implements Orchestrator {
     }
   }
 
-  private toSnapshot(volumeId: string, s: SnapshotView): OrchestratedSnapshot {
-    return { snapshotId: `${volumeId}${SNAPSHOT_SEPARATOR}${s.name}`, name: s.name, sourceVolumeId: volumeId, sizeBytes: s.sizeBytes, createdAt: new Date(s.createdAt), readyToUse: true };
+  /**
+   * The restore size is the source volume's size: a replica snapshot records
+   * the bytes written, not the volume size when it was cut, and volumes never
+   * shrink, so the current size always holds the snapshot's image.
+   */
+  private toSnapshot(v: TriremeVolume, s: SnapshotView): OrchestratedSnapshot {
+    const volumeId = v.metadata.name;
+    return { snapshotId: `${volumeId}${SNAPSHOT_SEPARATOR}${s.name}`, name: s.name, sourceVolumeId: volumeId, sizeBytes: v.spec.sizeBytes, createdAt: new Date(s.createdAt), readyToUse: true };
   }
 
   async createSnapshot(name: string, sourceVolumeId: string): Promise<OrchestratedSnapshot> {
@@ -200,8 +258,9 @@ export class KubernetesOrchestrator implements Orchestrator {
       if (existing.sourceVolumeId !== sourceVolumeId) throw new TriremeError('ERR_ALREADY_EXISTS', `snapshot ${name} exists for volume ${existing.sourceVolumeId}`);
       return existing;
     }
-    if (!(await this.read(sourceVolumeId))) throw new OrchestratorError('ERR_VOLUME_NOT_FOUND', `volume ${sourceVolumeId} does not exist`);
-    return this.toSnapshot(sourceVolumeId, await this.control(sourceVolumeId).createSnapshot(snapshotNameFor(name)));
+    const v = await this.read(sourceVolumeId);
+    if (!v) throw new OrchestratorError('ERR_VOLUME_NOT_FOUND', `volume ${sourceVolumeId} does not exist`);
+    return this.toSnapshot(v, await this.control(sourceVolumeId).createSnapshot(snapshotNameFor(name)));
   }
 
   async findSnapshotByName(name: string): Promise<OrchestratedSnapshot | undefined> {
@@ -213,7 +272,7 @@ export class KubernetesOrchestrator implements Orchestrator {
     const volumeId = snapshotId.split(SNAPSHOT_SEPARATOR)[0] ?? '';
     const v = await this.read(volumeId);
     if (!v) return undefined;
-    return (await this.snapshotsOf(v)).map((s) => this.toSnapshot(volumeId, s)).find((s) => s.snapshotId === snapshotId);
+    return (await this.snapshotsOf(v)).map((s) => this.toSnapshot(v, s)).find((s) => s.snapshotId === snapshotId);
   }
 
   async deleteSnapshot(snapshotId: string): Promise<void> {
@@ -225,7 +284,7 @@ export class KubernetesOrchestrator implements Orchestrator {
   async listSnapshots(): Promise<OrchestratedSnapshot[]> {
     const { items } = await this.kube.listVolumes().catch((err: unknown) => Promise.reject(unavailable(err)));
     const out: OrchestratedSnapshot[] = [];
-    for (const v of items) out.push(...(await this.snapshotsOf(v)).map((s) => this.toSnapshot(v.metadata.name, s)));
+    for (const v of items) out.push(...(await this.snapshotsOf(v)).map((s) => this.toSnapshot(v, s)));
     return out.sort((a, b) => a.snapshotId.localeCompare(b.snapshotId));
   }
 
@@ -252,6 +311,16 @@ export class KubernetesOrchestrator implements Orchestrator {
   close(): void {
     this.controls.closeAll();
   }
+}
+
+function contentSourceOf(clone: CloneSpec): ContentSource {
+  return clone.kind === 'snapshot' ? { kind: 'snapshot', snapshotId: clone.sourceId } : { kind: 'volume', volumeId: clone.sourceId };
+}
+
+/** Whether a retried CreateVolume asks for the same source as the resource records (CSI: else ALREADY_EXISTS). */
+function sameSource(clone: CloneSpec | undefined, source: ContentSource | undefined): boolean {
+  if (!clone || !source) return clone === undefined && source === undefined;
+  return clone.kind === source.kind && clone.sourceId === (source.kind === 'snapshot' ? source.snapshotId : source.volumeId);
 }
 
 function snapshotNameFor(csiName: string): string {

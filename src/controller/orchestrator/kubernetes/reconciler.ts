@@ -5,8 +5,10 @@ import type { VolumeStatusView } from '../../management/volume-control';
 import { isNotFound, retryOnConflict, type KubeClient } from './kube-client';
 import type { WorkloadSettings } from './manifests';
 import { managementAddress, replicaAddress } from './names';
+import { dropSnapshot } from './clone-population';
+import { DEFAULT_REPLICA_NODE_GRACE_MS, NodeReadiness } from './node-health';
 import { pickNodes } from './placement';
-import type { TriremeVolume, TriremeVolumeStatus } from './types';
+import { isPopulating, type TriremeVolume, type TriremeVolumeStatus } from './types';
 import type { ControlConnector } from './volume-control-client';
 import { ControlClients } from './volume-control-client';
 import { ensureWorkloads, finalizeVolume, removeReplicaWorkload } from './workloads';
@@ -19,13 +21,19 @@ export interface ReconcilerOptions {
   readonly nodeSelector?: Record<string, string>;
   /** Full pass over every volume this often, whatever the watches said (missed events, drift). */
   readonly resyncMs?: number;
+  /** How long a replica's node may stay NotReady before the replica is replaced (`--replica-node-grace`). */
+  readonly replicaNodeGraceMs?: number;
+  /** The clock for that grace (tests move it by hand). */
+  readonly now?: () => number;
 }
 
 /**
  * Keeps each TriremeVolume's workloads in line with its spec: watch-driven
  * (TriremeVolumes and Nodes), with a periodic resync. One pass per volume:
- * finish a deletion, replace replicas whose node is gone, recreate missing
- * workloads, record the controller's view in status.
+ * finish a deletion, replace replicas whose node is gone or NotReady past the
+ * grace period, recreate missing workloads, record the controller's view in
+ * status. A node that stays NotReady sends no further events: the resync is
+ * what notices the grace running out, so it comes at most one resync late.
  */
 export class Reconciler {
   private readonly controls: ControlClients;
@@ -34,6 +42,7 @@ export class Reconciler {
   private running: Promise<void> = Promise.resolve();
   private pending = false;
   private stopped = false;
+  private readonly readiness = new NodeReadiness();
   /** Counts passes, for tests and the debug log. */
   passes = 0;
 
@@ -109,24 +118,77 @@ export class Reconciler {
     const { kube, logger } = this.options;
     const id = volume.metadata.name;
     if (volume.metadata.deletionTimestamp) {
+      // A volume clone deleted before its copy finished leaves its snapshot on the source otherwise.
+      const clone = volume.spec.clone;
+      if (clone?.kind === 'volume' && isPopulating(volume)) {
+        await dropSnapshot(this.controls.get(managementAddress(clone.volume, kube.namespace)), clone.snapshot).catch((err: unknown) =>
+          logger.warn({ volume: id, source: clone.volume, snapshot: clone.snapshot, err: (err as Error).message }, 'could not delete the snapshot cut for an unfinished clone'),
+        );
+      }
       await finalizeVolume(kube, volume);
       this.controls.drop(managementAddress(id, kube.namespace));
       logger.info({ volume: id }, 'volume finalized');
       return;
     }
     let current = volume;
-    for (const lost of volume.spec.replicas.filter((r) => !nodes.has(r.node))) {
-      const replaced = await this.replace(current, lost.index, [...nodes.values()], all);
-      if (!replaced) break;
-      current = replaced;
+    // A clone being filled has no controller to take a replica change; CreateVolume's retry redoes its copy.
+    if (!isPopulating(volume)) {
+      const gone = volume.spec.replicas.filter((r) => !nodes.has(r.node));
+      for (const lost of gone) {
+        const replaced = await this.replace(current, lost.index, [...nodes.values()], all);
+        if (!replaced) break;
+        current = replaced;
+      }
+      if (gone.length === 0) current = (await this.replaceNotReady(current, nodes, all)) ?? current;
     }
     await ensureWorkloads(kube, current, this.options.settings);
     await this.updateStatus(current, nodes);
   }
 
   /**
+   * Replaces at most one replica whose node has been NotReady for longer than
+   * the grace period, and only when that is safe: the controller answers, no
+   * rebuild is running (one replacement at a time per volume), and the other
+   * replicas in RW mode still make a quorum (floor(n/2)+1, DESIGN.md invariant 1),
+   * so the volume keeps acknowledging writes and the newcomer has a source.
+   * A replica the controller still sees in RW mode is serving (the node lost
+   * touch with the API server, not with the controller) and is left alone.
+   */
+  private async replaceNotReady(volume: TriremeVolume, nodes: Map<string, V1Node>, all: TriremeVolume[]): Promise<TriremeVolume | undefined> {
+    const { kube, logger } = this.options;
+    const id = volume.metadata.name;
+    const now = (this.options.now ?? Date.now)();
+    const grace = this.options.replicaNodeGraceMs ?? DEFAULT_REPLICA_NODE_GRACE_MS;
+    const overdue = volume.spec.replicas.filter((r) => {
+      const n = nodes.get(r.node);
+      return n !== undefined && this.readiness.overdue(n, now, grace);
+    });
+    if (overdue.length === 0) return undefined;
+    let view: VolumeStatusView;
+    try {
+      view = await this.controls.get(managementAddress(id, kube.namespace)).status(3000);
+    } catch (err) {
+      logger.warn({ volume: id, err: (err as Error).message }, 'replica node not ready, but the controller does not answer: not replacing');
+      return undefined;
+    }
+    const mode = (index: number): string | undefined => view.replicas.find((x) => x.address === replicaAddress(id, index, kube.namespace))?.mode;
+    if (view.replicas.some((r) => r.mode === 'WO' || r.rebuild)) return undefined;
+    const candidate = overdue.find((r) => mode(r.index) !== 'RW');
+    if (!candidate) return undefined;
+    const quorum = Math.floor(volume.spec.replicas.length / 2) + 1;
+    const others = volume.spec.replicas.filter((r) => r.index !== candidate.index && mode(r.index) === 'RW').length;
+    if (others < quorum) {
+      logger.warn({ volume: id, replica: candidate.index, node: candidate.node, rw: others, quorum }, 'replica node not ready, but replacing it would leave fewer RW replicas than a quorum');
+      return undefined;
+    }
+    logger.warn({ volume: id, replica: candidate.index, node: candidate.node, graceMs: grace }, 'replica node not ready past the grace period: replacing the replica');
+    return this.replace(volume, candidate.index, [...nodes.values()], all);
+  }
+
+  /**
    * A replica whose node object is gone (the node was removed from the
-   * cluster) cannot come back: its data went with the disk. A new replica on
+   * cluster) cannot come back: its data went with the disk; one whose node
+   * stayed NotReady too long is given up the same way. A new replica on
    * another node takes its place in the spec; the controller adds it (it
    * rebuilds from the others, DESIGN.md) after dropping the lost one.
    */
@@ -179,17 +241,26 @@ export class Reconciler {
     let view: VolumeStatusView | undefined;
     let snapshots: TriremeVolumeStatus['snapshots'];
     let error = '';
-    try {
-      view = await control.status(3000);
-      snapshots = (await control.listSnapshots()).map((s) => ({ name: s.name, createdAt: s.createdAt, sizeBytes: s.sizeBytes }));
-    } catch (err) {
-      error = (err as Error).message;
+    if (isPopulating(volume)) {
+      error = `being copied from ${volume.spec.clone?.volume ?? ''}@${volume.spec.clone?.snapshot ?? ''}, no controller yet`;
+    } else {
+      try {
+        view = await control.status(3000);
+        snapshots = (await control.listSnapshots()).map((s) => ({ name: s.name, createdAt: s.createdAt, sizeBytes: s.sizeBytes }));
+      } catch (err) {
+        error = (err as Error).message;
+      }
     }
     const status = statusFrom(volume, view, snapshots, error, nodes);
     await retryOnConflict(
       () => kube.getVolume(id),
-      // Rebuild details are replaced, not merged: a finished rebuild must not linger; the replacement count carries over.
-      (cur) => kube.replaceVolumeStatus({ ...cur, status: { replacements: cur.status?.replacements ?? 0, ...status, observedGeneration: cur.metadata.generation ?? 0, lastReconciled: new Date().toISOString() } }),
+      // Rebuild details are replaced, not merged: a finished rebuild must not linger; the replacement count and the
+      // phase carry over (the phase from the resource as read now: CreateVolume may have just marked a clone Ready).
+      (cur) => {
+        const phase = cur.status?.phase ?? (cur.spec.clone ? 'Populating' : 'Ready');
+        const base = { replacements: cur.status?.replacements ?? 0, ...status, phase };
+        return kube.replaceVolumeStatus({ ...cur, status: { ...base, observedGeneration: cur.metadata.generation ?? 0, lastReconciled: new Date().toISOString() } });
+      },
     ).catch((err: unknown) => {
       if (!isNotFound(err)) throw err;
     });

@@ -6,6 +6,21 @@ export interface ReplicaPlacement {
   readonly node: string;
 }
 
+/**
+ * What a clone is copied from, recorded when its resource is made, before any
+ * copy starts: a CreateVolume retried after a crash finds it and redoes the
+ * copy. `kind` and `sourceId` are the CSI content source (snapshot id or volume
+ * id); `volume` and `snapshot` name the snapshot the replicas are filled from.
+ * For a volume source that snapshot is cut for the clone and deleted once the
+ * copy is done or abandoned, so its name is recorded here before it exists.
+ */
+export interface CloneSpec {
+  readonly kind: 'snapshot' | 'volume';
+  readonly sourceId: string;
+  readonly volume: string;
+  readonly snapshot: string;
+}
+
 export interface TriremeVolumeSpec {
   readonly csiName: string;
   readonly sizeBytes: number;
@@ -15,9 +30,12 @@ export interface TriremeVolumeSpec {
   readonly iqn: string;
   readonly replicas: ReplicaPlacement[];
   readonly nextReplicaIndex: number;
+  readonly clone?: CloneSpec;
 }
 
 export interface TriremeVolumeStatus {
+  /** Populating: a clone's replicas are being filled and no controller runs; Ready once the copy is whole. */
+  readonly phase?: 'Populating' | 'Ready';
   readonly state?: 'pending' | 'healthy' | 'degraded' | 'rebuilding' | 'faulted';
   readonly message?: string;
   readonly replicas?: Array<{ index: number; node: string; address: string; mode: string }>;
@@ -48,4 +66,13 @@ export interface TriremeVolume {
   metadata: ObjectMeta;
   spec: TriremeVolumeSpec;
   status?: TriremeVolumeStatus;
+}
+
+/**
+ * A clone whose copy is not known to be whole. The marker is the absence of
+ * phase Ready, not a Populating written after the create: the resource and
+ * its clone record are one write, so no crash can leave a clone that looks done.
+ */
+export function isPopulating(volume: TriremeVolume): boolean {
+  return volume.spec.clone !== undefined && volume.status?.phase !== 'Ready';
 }

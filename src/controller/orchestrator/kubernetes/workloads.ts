@@ -2,7 +2,7 @@ import type { V1Deployment } from '@kubernetes/client-node';
 import { createIfAbsent, isNotFound, retryOnConflict, type KubeClient } from './kube-client';
 import { controllerDeployment, controllerService, replicaDeployment, replicaService, type WorkloadSettings } from './manifests';
 import { FINALIZER, chapSecretName, controllerName, replicaName } from './names';
-import type { TriremeVolume } from './types';
+import { isPopulating, type TriremeVolume } from './types';
 
 /**
  * Makes the cluster hold what a TriremeVolume's spec asks for: the controller
@@ -11,6 +11,8 @@ import type { TriremeVolume } from './types';
  * replica count or arguments drift from the spec (a replica swapped, the size grown), so a
  * restarted controller opens the current replica set. Replica Deployments are
  * never rewritten: their pod template pins them to their node and data.
+ * A clone still being filled gets no controller Deployment: a controller
+ * would raise the replicas' epoch and serve whatever part of the copy is there.
  */
 export async function ensureWorkloads(kube: KubeClient, volume: TriremeVolume, settings: WorkloadSettings): Promise<void> {
   await createIfAbsent(() => kube.createService(controllerService(volume, settings)));
@@ -18,6 +20,7 @@ export async function ensureWorkloads(kube: KubeClient, volume: TriremeVolume, s
     await createIfAbsent(() => kube.createService(replicaService(volume, r.index, settings)));
     await createIfAbsent(() => kube.createDeployment(replicaDeployment(volume, r.index, r.node, settings)));
   }
+  if (isPopulating(volume)) return;
   const desired = controllerDeployment(volume, settings);
   if (await createIfAbsent(() => kube.createDeployment(desired))) return;
   await retryOnConflict(

@@ -6,7 +6,8 @@ import { after, before, describe, test } from 'node:test';
 import { identityService, startCsiServer, type RunningCsiServer } from '../../../../src/common/csi';
 import { silentLogger } from '../../../../src/common/logger';
 import { controllerService } from '../../../../src/controller/csi';
-import { CsiTestClient } from '../../../node/support/csi-client';
+import { status } from '@grpc/grpc-js';
+import { CsiTestClient, grpcStatus } from '../../../node/support/csi-client';
 import { render, REPO } from '../../../deploy/kustomize';
 import { harness, NS, type Harness } from './support';
 
@@ -65,6 +66,27 @@ describe('CSI controller service over the Kubernetes orchestrator', () => {
     }
     const listed = await client.call<{ entries: Array<{ volume: { volume_id: string } }> }>('Controller', 'ListVolumes', {});
     assert.equal(listed.entries.length, classes.length);
+  });
+
+  test('clones: CLONE_VOLUME is advertised; a missing source is NOT_FOUND, a clone smaller than its source OUT_OF_RANGE', async () => {
+    const caps = await client.call<{ capabilities: Array<{ rpc: { type: string } }> }>('Controller', 'ControllerGetCapabilities', {});
+    assert.ok(caps.capabilities.some((c) => c.rpc.type === 'CLONE_VOLUME'));
+    const source = 'pvc-00000000-0000-4000-8000-000000000001';
+    h.bootController(source);
+    const { snapshot } = await client.call<{ snapshot: { snapshot_id: string; size_bytes: number } }>('Controller', 'CreateSnapshot', { name: 'snap-for-clone', source_volume_id: source });
+    assert.equal(Number(snapshot.size_bytes), 64 * MiB, 'the restore size is the source volume size');
+    const before = h.api.list('trireme.io', 'triremevolumes', NS).length;
+    const clone = (name: string, extra: object) => client.call('Controller', 'CreateVolume', { name, volume_capabilities: [mountCap], parameters: { replicaCount: '1' }, ...extra });
+    await assert.rejects(clone('pvc-clone-1', { volume_content_source: { snapshot: { snapshot_id: `${source}@no-such` } } }), grpcStatus(status.NOT_FOUND));
+    await assert.rejects(clone('pvc-clone-2', { volume_content_source: { snapshot: { snapshot_id: 'pvc-gone@snap' } } }), grpcStatus(status.NOT_FOUND));
+    await assert.rejects(clone('pvc-clone-3', { volume_content_source: { volume: { volume_id: 'pvc-gone' } } }), grpcStatus(status.NOT_FOUND));
+    await assert.rejects(
+      clone('pvc-clone-4', { capacity_range: { required_bytes: 16 * MiB, limit_bytes: 32 * MiB }, volume_content_source: { snapshot: { snapshot_id: snapshot.snapshot_id } } }),
+      grpcStatus(status.OUT_OF_RANGE),
+    );
+    await assert.rejects(clone('pvc-clone-5', { capacity_range: { required_bytes: 16 * MiB, limit_bytes: 32 * MiB }, volume_content_source: { volume: { volume_id: source } } }), grpcStatus(status.OUT_OF_RANGE));
+    assert.equal(h.api.list('trireme.io', 'triremevolumes', NS).length, before, 'nothing is made for a refused clone');
+    await client.call('Controller', 'DeleteSnapshot', { snapshot_id: snapshot.snapshot_id });
   });
 
   test('expand, capacity and delete answer through gRPC; a repeated delete is fine', async () => {

@@ -15,6 +15,8 @@ export class FakeVolumeControl implements VolumeControlClient {
   snapshots: SnapshotView[] = [];
   readonly log: string[] = [];
   reachable = true;
+  /** Replicas the controller has lost touch with: reported in ERR mode. */
+  readonly down = new Set<string>();
   closed = false;
 
   constructor(readonly address: string) {}
@@ -27,7 +29,7 @@ export class FakeVolumeControl implements VolumeControlClient {
     this.check();
     const replicas = this.replicas.map((address, i) => ({
       address,
-      mode: i === this.replicas.length - 1 && this.log.some((l) => l === `add ${address}`) ? ('WO' as const) : ('RW' as const),
+      mode: this.down.has(address) ? ('ERR' as const) : i === this.replicas.length - 1 && this.log.some((l) => l === `add ${address}`) ? ('WO' as const) : ('RW' as const),
       error: '',
       rebuild: this.log.includes(`add ${address}`) ? { kind: 'full' as const, bytesDone: this.sizeBytes / 4, bytesTotal: this.sizeBytes, rateBytesPerSecond: 1, etaSeconds: 3 } : null,
     }));

@@ -1,5 +1,7 @@
 import { createRootLogger } from '../../../../src/common/logger';
 import { KubeClient, KubernetesOrchestrator, Reconciler, type ControlConnector, type WorkloadSettings } from '../../../../src/controller/orchestrator/kubernetes';
+import type { KubernetesOrchestratorOptions } from '../../../../src/controller/orchestrator/kubernetes/kubernetes-orchestrator';
+import type { ReconcilerOptions } from '../../../../src/controller/orchestrator/kubernetes/reconciler';
 import { FakeApiServer, node } from './fake-api-server';
 import { FakeVolumeControl } from './fake-volume-control';
 
@@ -11,13 +13,13 @@ export interface Harness {
   kube: KubeClient;
   orchestrator: KubernetesOrchestrator;
   controls: Map<string, FakeVolumeControl>;
-  newReconciler(resyncMs?: number): Reconciler;
+  newReconciler(resyncMs?: number, extra?: Partial<ReconcilerOptions>): Reconciler;
   /** Plays the kubelet starting the controller pod: its replica set and size come from the Deployment's args. */
   bootController(volumeId: string): FakeVolumeControl;
   close(): Promise<void>;
 }
 
-export async function harness(nodes = ['pi-1', 'pi-2', 'pi-3'], realConnect?: ControlConnector): Promise<Harness> {
+export async function harness(nodes = ['pi-1', 'pi-2', 'pi-3'], realConnect?: ControlConnector, extra: Partial<KubernetesOrchestratorOptions> = {}): Promise<Harness> {
   const api = new FakeApiServer();
   await api.listen();
   for (const n of nodes) api.put('', 'nodes', '', node(n));
@@ -33,15 +35,15 @@ export async function harness(nodes = ['pi-1', 'pi-2', 'pi-3'], realConnect?: Co
   };
   const connect: ControlConnector = realConnect ?? fakeConnect;
   const logger = createRootLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const orchestrator = new KubernetesOrchestrator({ kube, settings: SETTINGS, logger, connect, nodeSelector: { 'trireme.io/storage': 'true' }, nodeCapacityBytes: 64 * 1024 ** 3 });
+  const orchestrator = new KubernetesOrchestrator({ kube, settings: SETTINGS, logger, connect, nodeSelector: { 'trireme.io/storage': 'true' }, nodeCapacityBytes: 64 * 1024 ** 3, ...extra });
   const reconcilers: Reconciler[] = [];
   return {
     api,
     kube,
     orchestrator,
     controls,
-    newReconciler(resyncMs = 60_000) {
-      const r = new Reconciler({ kube, settings: SETTINGS, logger, connect, nodeSelector: { 'trireme.io/storage': 'true' }, resyncMs });
+    newReconciler(resyncMs = 60_000, more = {}) {
+      const r = new Reconciler({ kube, settings: SETTINGS, logger, connect, nodeSelector: { 'trireme.io/storage': 'true' }, resyncMs, ...more });
       reconcilers.push(r);
       return r;
     },
