@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -45,6 +45,49 @@ interface Target {
   url(): string;
   stop(): Promise<void>;
   crashed(): boolean;
+  /** The serving process, whose CPU time is measured around each run. */
+  pid(): number | undefined;
+}
+
+/** A fio result with the CPU the target process spent per I/O. */
+interface Measured extends FioResult {
+  /**
+   * CPU time (user + system, all threads) of the target process over the whole
+   * fio run, per I/O. fio counts I/Os after the ramp only, so the ramp's share
+   * is estimated from the measured rate; login and logout are included.
+   */
+  readonly cpuUsPerIo: number;
+}
+
+/** Clock ticks per second of /proc/PID/stat times (sysconf(_SC_CLK_TCK)). */
+let clockTicks: number | undefined;
+
+async function ticksPerSecond(): Promise<number> {
+  if (clockTicks === undefined) {
+    const { stdout } = await execFileAsync('getconf', ['CLK_TCK']);
+    clockTicks = Number(stdout.trim()) || 100;
+  }
+  return clockTicks;
+}
+
+/** utime + stime of a process in clock ticks (proc(5): fields 14 and 15, after the command name). */
+function cpuTicks(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return Number.NaN;
+  }
+}
+
+async function measure(job: FioJob, target: Target, runtimeSec: number, rampSec: number): Promise<Measured> {
+  const before = cpuTicks(target.pid());
+  const result = await runFio(job, { url: target.url(), runtimeSec, rampSec });
+  const ticks = cpuTicks(target.pid()) - before;
+  const ios = result.ios + result.iops * rampSec;
+  return { ...result, cpuUsPerIo: ((ticks / (await ticksPerSecond())) * 1e6) / ios };
 }
 
 /**
@@ -71,10 +114,10 @@ async function precondition(file: string, size: number): Promise<void> {
 async function startTarget(kind: string, file: string, size: number): Promise<Target> {
   if (kind === 'tgtd') {
     const t = await startTgtd({ backingFile: file });
-    return { url: () => t.url(), stop: () => t.stop(), crashed: () => t.process.exitCode !== null || t.process.signalCode !== null };
+    return { url: () => t.url(), stop: () => t.stop(), crashed: () => t.process.exitCode !== null || t.process.signalCode !== null, pid: () => t.process.pid };
   }
   const t = await startTriremeTarget({ device: `file:${file}`, size: String(size) });
-  return { url: () => t.url(), stop: () => t.stop(), crashed: () => t.crashed() };
+  return { url: () => t.url(), stop: () => t.stop(), crashed: () => t.crashed(), pid: () => t.process.pid };
 }
 
 interface Side {
@@ -89,18 +132,18 @@ interface Side {
  * see nearly the same machine, so each pair gives a fair ratio. Returns, per
  * side label, results indexed [rep][job].
  */
-async function runPaired(sides: readonly Side[], file: string, size: number, jobs: readonly FioJob[], repeat: number, runtimeSec: number, rampSec: number): Promise<Map<string, FioResult[][]>> {
+async function runPaired(sides: readonly Side[], file: string, size: number, jobs: readonly FioJob[], repeat: number, runtimeSec: number, rampSec: number): Promise<Map<string, Measured[][]>> {
   const targets: Target[] = [];
-  const byLabel = new Map<string, FioResult[][]>(sides.map((s) => [s.label, Array.from({ length: repeat }, () => [])]));
+  const byLabel = new Map<string, Measured[][]>(sides.map((s) => [s.label, Array.from({ length: repeat }, () => [])]));
   try {
     for (const side of sides) targets.push(await startTarget(side.kind, file, size));
     for (let rep = 0; rep < repeat; rep++) {
       for (const [j, job] of jobs.entries()) {
         const order = (rep + j) % 2 === 0 ? [0, 1] : [1, 0];
         for (const i of order) {
-          const result = await runFio(job, { url: targets[i].url(), runtimeSec, rampSec });
+          const result = await measure(job, targets[i], runtimeSec, rampSec);
           if (targets[i].crashed()) throw new Error(`${sides[i].label} exited during ${job.name}`);
-          process.stderr.write(`bench: ${sides[i].label} ${job.name}: ${Math.round(result.iops)} IOPS, p99 ${Math.round(result.p99Us)} us\n`);
+          process.stderr.write(`bench: ${sides[i].label} ${job.name}: ${Math.round(result.iops)} IOPS, p99 ${Math.round(result.p99Us)} us, ${result.cpuUsPerIo.toFixed(1)} CPU us/IO\n`);
           byLabel.get(sides[i].label)?.[rep].push(result);
         }
       }
@@ -116,32 +159,34 @@ interface Summary {
   bandwidth: number;
   p50Us: number;
   p99Us: number;
+  cpuUsPerIo: number;
 }
 
-function summarize(runs: readonly FioResult[]): Summary {
+function summarize(runs: readonly Measured[]): Summary {
   return {
     iops: median(runs.map((r) => r.iops)),
     bandwidth: median(runs.map((r) => r.bandwidth)),
     p50Us: median(runs.map((r) => r.p50Us)),
     p99Us: median(runs.map((r) => r.p99Us)),
+    cpuUsPerIo: median(runs.map((r) => r.cpuUsPerIo)),
   };
 }
 
-function report(jobs: readonly FioJob[], kinds: readonly string[], byKind: Map<string, FioResult[][]>): { text: string; rows: unknown[] } {
-  const head = ['job', 'target', 'IOPS', 'MB/s', 'p50 us', 'p99 us'];
+function report(jobs: readonly FioJob[], kinds: readonly string[], byKind: Map<string, Measured[][]>): { text: string; rows: unknown[] } {
+  const head = ['job', 'target', 'IOPS', 'MB/s', 'p50 us', 'p99 us', 'CPU us/IO'];
   const rows: Cell[][] = [];
   const json: unknown[] = [];
   for (const [i, job] of jobs.entries()) {
     const [ref, sub] = kinds.map((k) => summarize((byKind.get(k) ?? []).map((rep) => rep[i])));
-    rows.push([job.name, kinds[0], ref.iops, ref.bandwidth / 1e6, ref.p50Us, ref.p99Us]);
-    rows.push(['', kinds[1], sub.iops, sub.bandwidth / 1e6, sub.p50Us, sub.p99Us]);
+    rows.push([job.name, kinds[0], ref.iops, ref.bandwidth / 1e6, ref.p50Us, ref.p99Us, ref.cpuUsPerIo]);
+    rows.push(['', kinds[1], sub.iops, sub.bandwidth / 1e6, sub.p50Us, sub.p99Us, sub.cpuUsPerIo]);
     // The ratio row is the median of the per-pair ratios (runs seconds apart),
     // steadier on a busy machine than the ratio of the two medians. Latency
-    // ratios read the other way round from throughput: below 1 is better.
+    // and CPU ratios read the other way round from throughput: below 1 is better.
     const pairs = (byKind.get(kinds[0]) ?? []).map((rep, r) => [rep[i], (byKind.get(kinds[1]) ?? [])[r][i]] as const);
-    const paired = (pick: (x: FioResult) => number): number => median(pairs.map(([a, b]) => ratio(pick(b), pick(a))));
-    const ratios = { iops: paired((x) => x.iops), bandwidth: paired((x) => x.bandwidth), p50Us: paired((x) => x.p50Us), p99Us: paired((x) => x.p99Us) };
-    rows.push(['', `${kinds[1]}/${kinds[0]}`, ratios.iops, ratios.bandwidth, ratios.p50Us, ratios.p99Us]);
+    const paired = (pick: (x: Measured) => number): number => median(pairs.map(([a, b]) => ratio(pick(b), pick(a))));
+    const ratios = { iops: paired((x) => x.iops), bandwidth: paired((x) => x.bandwidth), p50Us: paired((x) => x.p50Us), p99Us: paired((x) => x.p99Us), cpuUsPerIo: paired((x) => x.cpuUsPerIo) };
+    rows.push(['', `${kinds[1]}/${kinds[0]}`, ratios.iops, ratios.bandwidth, ratios.p50Us, ratios.p99Us, ratios.cpuUsPerIo]);
     json.push({ job, [kinds[0]]: ref, [kinds[1]]: sub, ratios });
   }
   return { text: renderTable(head, rows), rows: json };
