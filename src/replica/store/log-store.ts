@@ -7,6 +7,7 @@ import { StoreError } from './errors';
 import { exportImage, exportRecords } from './exporter';
 import { MAX_NAME_BYTES, MAX_RECORD_BLOCKS, RecordType, encodeEpoch, encodeNamed, encodeUnmap, encodeWrite } from './record-codec';
 import { deadBytes, exclusiveBytes, markLive, writtenBlocks } from './space';
+import { RecordPool } from './record-pool';
 import { StoreCore, type SnapshotEntry } from './store-core';
 import { resetStore, truncateAfter } from './truncate';
 
@@ -21,6 +22,8 @@ export class LogStore extends StoreCore implements ReplicaStore {
   compactor!: Compactor;
   checkpointBytes = DEFAULT_CHECKPOINT_BYTES;
   private spaceCache: { at: number; space: SpaceUsage } | null = null;
+  private readonly records = new RecordPool();
+  private readonly takeRecord = (n: number): Buffer => this.records.take(n);
   private creating = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
   /** An epoch claim being persisted (setEpoch between its check and its reply). */
@@ -176,8 +179,9 @@ export class LogStore extends StoreCore implements ReplicaStore {
     const parts: Promise<void>[] = [];
     for (let i = 0; i < blocks; i += MAX_RECORD_BLOCKS) {
       const count = Math.min(MAX_RECORD_BLOCKS, blocks - i);
-      const buf = encodeWrite(epoch, seq, lba + i, data.subarray(i * BLOCK_SIZE, (i + count) * BLOCK_SIZE));
-      parts.push(this.append(buf, sync, { type: RecordType.Write, epoch, seq, lba: lba + i, count, copy }));
+      const buf = encodeWrite(epoch, seq, lba + i, data.subarray(i * BLOCK_SIZE, (i + count) * BLOCK_SIZE), this.takeRecord);
+      // Settled means written (or abandoned): the appender holds the buffer no longer.
+      parts.push(this.append(buf, sync, { type: RecordType.Write, epoch, seq, lba: lba + i, count, copy }).finally(() => this.records.give(buf)));
     }
     await Promise.all(parts);
   }

@@ -100,10 +100,13 @@ function writeHeader(b: Buffer, type: RecordTypeValue, count: number, epoch: num
   return crc;
 }
 
-/** A write record; copies `data` (the caller's buffer may be reused once this returns). */
-export function encodeWrite(epoch: number, seq: number, lba: number, data: Buffer): Buffer {
+/**
+ * A write record; copies `data` (the caller's buffer may be reused once this returns).
+ * `alloc` gives the memory for it (RecordPool.take), so codecs still do no I/O.
+ */
+export function encodeWrite(epoch: number, seq: number, lba: number, data: Buffer, alloc: (n: number) => Buffer = Buffer.allocUnsafe): Buffer {
   const count = data.length / BLOCK_SIZE;
-  const out = Buffer.allocUnsafe(recordLength(RecordType.Write, count));
+  const out = alloc(recordLength(RecordType.Write, count));
   writeHeader(out, RecordType.Write, count, epoch, seq, lba);
   for (let i = 0; i < count; i++) {
     const block = data.subarray(i * BLOCK_SIZE, (i + 1) * BLOCK_SIZE);

@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { RecordPool } from '../../../src/replica/store/record-pool';
+import { encodeWrite, recordLength, RecordType } from '../../../src/replica/store/record-codec';
+import { BLOCK_SIZE } from '../../../src/replica/store-types';
+
+test('record pool: a given-back buffer is reused for the same size, never while still taken', () => {
+  const pool = new RecordPool();
+  const n = recordLength(RecordType.Write, 256);
+  const a = pool.take(n);
+  const b = pool.take(n);
+  assert.equal(a.length, n);
+  assert.notEqual(a.buffer, b.buffer, 'two records taken together never share memory');
+  pool.give(a);
+  const c = pool.take(n);
+  assert.equal(c.buffer, a.buffer, 'reused once given back');
+  assert.notEqual(pool.take(n).buffer, b.buffer, 'b is still taken');
+  // Small records come from the ordinary allocator and are not kept.
+  const small = pool.take(recordLength(RecordType.Write, 1));
+  pool.give(small);
+  assert.notEqual(pool.take(small.length).buffer, small.buffer);
+  // A buffer the pool did not hand out is ignored.
+  pool.give(Buffer.alloc(n));
+});
+
+test('record pool: at most 16 MiB waits for reuse', () => {
+  const pool = new RecordPool();
+  const n = recordLength(RecordType.Write, 256);
+  const taken = Array.from({ length: 40 }, () => pool.take(n));
+  for (const b of taken) pool.give(b);
+  const again = new Set(Array.from({ length: 40 }, () => pool.take(n).buffer));
+  const reused = taken.filter((b) => again.has(b.buffer)).length;
+  assert.ok(reused > 0 && reused * n <= 16 * 1024 * 1024, `${reused} of 40 reused`);
+});
+
+test('encodeWrite into pooled memory writes the same record as into fresh memory', () => {
+  const pool = new RecordPool();
+  const data = Buffer.alloc(64 * BLOCK_SIZE);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 7) & 0xff;
+  const dirty = pool.take(recordLength(RecordType.Write, 64));
+  dirty.fill(0xaa);
+  pool.give(dirty);
+  const pooled = encodeWrite(3, 9, 100, data, (n) => pool.take(n));
+  assert.equal(pooled.buffer, dirty.buffer);
+  assert.ok(pooled.equals(encodeWrite(3, 9, 100, data)));
+});
