@@ -27,6 +27,14 @@ export function volumeNameFor(csiName: string): string {
   return `csi-${createHash('sha256').update(csiName).digest('hex').slice(0, 32)}`;
 }
 
+/**
+ * The snapshot a clone of a volume copies, named after the clone (the same on
+ * every attempt); 24 hex digits of a hash keep it apart from snapshot names people choose.
+ */
+export function temporarySnapshotName(volume: string): string {
+  return `clone-for-${createHash('sha256').update(volume).digest('hex').slice(0, 24)}`;
+}
+
 /** Snapshot names inside a volume: the CSI name when it fits the catalog's rules, else a hash. */
 export function snapshotNameFor(csiName: string): string {
   if (/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(csiName)) return csiName;
@@ -94,14 +102,19 @@ export class CsiLocalOrchestrator implements Orchestrator {
   /**
    * A clone of a volume is a clone of its head: a snapshot cut for the copy
    * and deleted after it, whatever the outcome, so it never outlives the call.
+   * If this process dies meanwhile, the clone's record names the snapshot and
+   * the next start deletes it; its name comes from the clone's, so a retried
+   * CreateVolume reuses one cut just before a crash instead of adding another.
    */
   private async cloneVolume(request: Parameters<LocalOrchestrator['createVolume']>[0], sourceId: string): Promise<OrchestratedVolume> {
     if (!(await this.local.getVolume(sourceId))) throw new OrchestratorError('ERR_VOLUME_NOT_FOUND', `volume ${sourceId} does not exist`);
-    const temporary = `clone-${randomBytes(6).toString('hex')}`;
-    await this.local.createSnapshot(sourceId, temporary);
+    const temporary = temporarySnapshotName(request.name);
+    await this.local.createSnapshot(sourceId, temporary).catch((err: unknown) => {
+      if (errorCode(err) !== 'ERR_ALREADY_EXISTS') throw err;
+    });
     let made: VolumeDescription;
     try {
-      made = await this.local.createVolume({ ...request, clone: { volume: sourceId, snapshot: temporary } });
+      made = await this.local.createVolume({ ...request, clone: { volume: sourceId, snapshot: temporary, temporary: true } });
     } catch (err) {
       // The copy's failure is the answer; a failed clean-up must not hide it.
       await this.local.deleteSnapshot(sourceId, temporary).catch(() => undefined);

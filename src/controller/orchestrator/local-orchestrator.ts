@@ -77,14 +77,39 @@ export class LocalOrchestrator {
 
   /** Starts the processes of every recorded volume (after a restart of the stack). */
   async start(): Promise<void> {
+    const leftovers: Array<{ volume: string; snapshot: string }> = [];
     for (const record of await this.options.records.list()) {
       if (record.populating) {
         this.options.logger.warn({ volume: record.name }, 'clone was cut short by a restart: removing the half-copied volume');
         await this.discard(record);
+        if (record.cloneSnapshot) leftovers.push(record.cloneSnapshot);
         continue;
       }
       const processes = this.processesFor(record);
       processes.start(this.readyTimeoutMs).catch((err: unknown) => this.options.logger.error({ err, volume: record.name }, 'volume did not come back'));
+    }
+    // Once their sources serve again, in the background: the other volumes must not wait for them.
+    for (const left of leftovers) {
+      this.dropSnapshotWhenUp(left).catch((err: unknown) => this.options.logger.warn({ err, volume: left.volume, snapshot: left.snapshot }, 'could not delete the snapshot of a clone cut short'));
+    }
+  }
+
+  /** Deletes a snapshot as soon as its volume's controller answers (it may still be starting). */
+  private async dropSnapshotWhenUp(target: { volume: string; snapshot: string }): Promise<void> {
+    const deadline = Date.now() + this.readyTimeoutMs;
+    for (;;) {
+      const record = await this.options.records.get(target.volume);
+      if (!record || this.closed) return;
+      try {
+        await this.client(record).deleteSnapshot(target.snapshot);
+        this.options.logger.info({ volume: target.volume, snapshot: target.snapshot }, 'snapshot of a clone cut short deleted');
+        return;
+      } catch (err) {
+        const code = errorCode(err);
+        if (code === 'ERR_SNAPSHOT_NOT_FOUND' || code === 'ERR_NOT_FOUND') return;
+        if (Date.now() >= deadline) throw err;
+      }
+      await new Promise((r) => setTimeout(r, 500));
     }
   }
 
@@ -146,7 +171,8 @@ export class LocalOrchestrator {
     replicaCount?: number;
     chap?: VolumeRecord['chap'];
     csi?: VolumeRecord['csi'];
-    clone?: { volume: string; snapshot: string };
+    /** `temporary`: the snapshot was cut for this clone; recorded so that a restart mid-copy deletes it. */
+    clone?: { volume: string; snapshot: string; temporary?: boolean };
   }): Promise<VolumeDescription> {
     const name = validateVolumeName(request.name);
     const sizeBytes = validateSize(request.sizeBytes);
@@ -173,6 +199,7 @@ export class LocalOrchestrator {
         ...(request.chap ? { chap: request.chap } : {}),
         ...(request.csi ? { csi: request.csi } : {}),
         ...(source ? { populating: true } : {}),
+        ...(request.clone?.temporary ? { cloneSnapshot: { volume: request.clone.volume, snapshot: request.clone.snapshot } } : {}),
       };
       await this.options.records.put(record);
       this.options.logger.info({ volume: name, sizeBytes, replicas: count, portal: record.portalPort }, 'volume created');
@@ -180,7 +207,7 @@ export class LocalOrchestrator {
         const fill = source
           ? async (addresses: string[]): Promise<void> => {
               await populateClone(source, addresses, this.options.logger.child({ volume: name }));
-              record = { ...record, populating: false };
+              record = { ...record, populating: false, cloneSnapshot: undefined };
               await this.options.records.put(record);
               this.processesFor(record).update(record);
             }

@@ -26,6 +26,11 @@ export interface VolumeRecord {
    * short: the volume is removed, never served with part of its data.
    */
   readonly populating?: boolean;
+  /**
+   * The snapshot a volume clone cut on its source for the copy, kept while
+   * populating: a copy cut short by a restart deletes it when the clone is removed.
+   */
+  readonly cloneSnapshot?: { readonly volume: string; readonly snapshot: string };
   /** For volumes made through CSI: the request name and the file system the node makes. */
   readonly csi?: {
     readonly name: string;

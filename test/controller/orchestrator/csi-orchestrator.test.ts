@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import { errorCode } from '../../../src/common/errors';
 import { silentLogger } from '../../../src/common/logger';
 import { startStack, type Stack } from '../../../src/controller/manager/standalone-stack';
-import { CsiLocalOrchestrator, volumeNameFor } from '../../../src/controller/orchestrator/csi-orchestrator';
+import { CsiLocalOrchestrator, temporarySnapshotName, volumeNameFor } from '../../../src/controller/orchestrator/csi-orchestrator';
 import { LocalOrchestrator } from '../../../src/controller/orchestrator/local-orchestrator';
 import { findOrphans } from '../../../src/controller/orchestrator/orphans';
 import { replicaDir } from '../../../src/controller/orchestrator/volume-processes';
@@ -149,6 +149,44 @@ test('a clone cut short by a restart is removed at start, never served half-copi
     await local.close();
   } finally {
     await records.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the snapshot a volume clone cuts on its source never outlives a crash: the retry reuses it, a restart deletes it', { timeout: 150_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'trireme-clone-snap-'));
+  const ports = { portal: base + 80, management: base + 84, metrics: base + 88, replica: base + 92 };
+  const start = () => startStack({ dataDir: dir, logger: silentLogger(), trireme: { command: process.execPath, args: [TRIREME_ENTRY] }, demo: false, ports });
+  let local: Stack | undefined = await start();
+  try {
+    const csiLocal = new CsiLocalOrchestrator(local.orchestrator);
+    const source = await csiLocal.createVolume('pvc-snap-src', 8 * 1024 * 1024, params);
+    const names = async (s: Stack): Promise<string[]> => (await s.orchestrator.listSnapshots(source.volumeId)).map((x) => x.name);
+    // A crash right after the snapshot was cut, before the clone's record: the retry finds it, copies from it, deletes it.
+    await local.orchestrator.createSnapshot(source.volumeId, temporarySnapshotName('pvc-snap-a'));
+    const a = await csiLocal.createVolume('pvc-snap-a', 8 * 1024 * 1024, params, { kind: 'volume', volumeId: source.volumeId });
+    assert.deepEqual(a.contentSource, { kind: 'volume', volumeId: source.volumeId });
+    assert.deepEqual(await names(local), []);
+    // A crash mid-copy: the clone's record is still populating and names the snapshot. The next start removes both.
+    const cut = temporarySnapshotName('pvc-snap-b');
+    await local.orchestrator.createSnapshot(source.volumeId, cut);
+    await local.close();
+    local = undefined;
+    const records = await VolumeRecords.open(join(dir, 'db'));
+    await records.put({
+      name: 'pvc-snap-b', sizeBytes: 8 << 20, iqn: 'iqn.2026-11.io.trireme:pvc-snap-b', portalPort: 1, managementPort: 2, metricsPort: 3,
+      replicas: [{ index: 0, port: 4 }], nextReplicaIndex: 1, createdAt: new Date().toISOString(), populating: true,
+      cloneSnapshot: { volume: source.volumeId, snapshot: cut },
+      csi: { name: 'pvc-snap-b', fsType: 'ext4', source: { kind: 'volume', volumeId: source.volumeId } },
+    });
+    await records.close();
+    local = await start();
+    assert.equal(await local.orchestrator.getVolume('pvc-snap-b'), undefined);
+    const restarted = local;
+    await until('the cut clone\'s snapshot is deleted', () => names(restarted).catch(() => [cut]), (n) => !n.includes(cut), 60_000, 250);
+    assert.ok((await local.orchestrator.listVolumes()).some((v) => v.name === 'pvc-snap-a'), 'the finished clone stays');
+  } finally {
+    await local?.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });
