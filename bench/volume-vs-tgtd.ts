@@ -219,6 +219,9 @@ async function idleRows(dir: string, size: number, repeat: number): Promise<{ co
   return { controller: median(runs.map((r) => r.controller)), replicas: runs[0].replicas.map((_, i) => median(runs.map((r) => r.replicas[i]))) };
 }
 
+/** What the fio matrix runs against, in table order. */
+const SUBJECTS = ['file', 'tgtd', 'trireme'] as const;
+
 async function main(argv: string[]): Promise<void> {
   const o = new Command('volume-vs-tgtd')
     .option('--size <size>', 'volume / file size for the fio matrix', '1G')
@@ -245,8 +248,9 @@ async function main(argv: string[]): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'trireme-volume-bench-'));
   mkdirSync(dir, { recursive: true });
   const mib = (b: number): string => `${(b / 1024 / 1024).toFixed(1)} MiB`;
-  const printIdle = (idle: { controller: number; replicas: number[] }, runs: number): boolean =>
+  const printIdle = (idle: { controller: number; replicas: number[] }, runs: number): void => {
     process.stdout.write(`idle RSS with a ${o.idleSize} volume (VmRSS after a write burst and 10 s idle, median of ${runs}): controller ${mib(idle.controller)}, replicas ${idle.replicas.map(mib).join(', ')}\n`);
+  };
   if (o.idleOnly) {
     try {
       printIdle(await idleRows(dir, parseSize(o.idleSize), repeat), repeat);
