@@ -89,7 +89,10 @@ export interface ReplicaStore {
    * with ERR_STALE_EPOCH, so two controllers can never both claim one number.
    */
   setEpoch(epoch: number): Promise<void>;
-  /** Appends a write record; resolves once it is in the log (page cache). `fua`: after fdatasync. */
+  /**
+   * Appends a write record; resolves once it is in the log (page cache). `fua`: after fdatasync.
+   * Keeps no reference to `data` once the promise settles: the data server reuses the buffer.
+   */
   write(epoch: number, seq: number, offset: number, data: Buffer, fua?: boolean): Promise<void>;
   unmap(epoch: number, seq: number, offset: number, length: number): Promise<void>;
   /** fdatasync of everything appended so far; group-committed with concurrent flushes. */

@@ -9,12 +9,12 @@ import {
   OPCODE_NAMES,
   Opcode,
   Status,
-  STATUS_CODES,
   type Frame,
   type ReplicaHello,
   type StatusValue,
 } from '../wire/protocol';
 import { storeErrorToWireStatus } from './error-mapping';
+import { PayloadPool } from './payload-pool';
 import type { ReplicaContext } from './replica-context';
 
 export interface ConnectionLimits {
@@ -36,6 +36,14 @@ interface Reply {
 
 const EMPTY = Buffer.alloc(0);
 const OK: Reply = { status: Status.Ok };
+const okReply = (): Reply => OK;
+
+/** Free payload buffers one connection keeps for reuse (eight 1 MiB writes), dropped after a quiet interval. */
+const POOL_FREE_BYTES = 8 * 1024 * 1024;
+const POOL_TRIM_MS = 5_000;
+
+// Request latency on the monotonic clock.
+const { performance } = globalThis;
 
 /**
  * One data-path connection: decodes frames, serves them concurrently (replies
@@ -49,6 +57,7 @@ const OK: Reply = { status: Status.Ok };
  */
 export class DataConnection {
   private readonly decoder: FrameDecoder;
+  private readonly pool = new PayloadPool(POOL_FREE_BYTES, POOL_TRIM_MS);
   private readonly log: Logger;
   private inflightRequests = 0;
   private inflightBytes = 0;
@@ -62,11 +71,12 @@ export class DataConnection {
     private readonly limits: ConnectionLimits,
     logger: Logger,
   ) {
-    this.decoder = new FrameDecoder(limits.maxPayload);
+    this.decoder = new FrameDecoder(limits.maxPayload, { allocate: (length) => this.pool.take(length) });
     this.log = logger.child({ remote: `${socket.remoteAddress}:${socket.remotePort}` });
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => this.log.debug({ err }, 'data connection error'));
+    socket.once('close', () => this.pool.close());
   }
 
   /** Serves bytes read before this connection took the socket over (the protocol sniff). */
@@ -97,17 +107,23 @@ export class DataConnection {
     }
     const held = frame.payload.length + (frame.opcode === Opcode.Read ? Math.min(frame.length, this.limits.maxPayload) : 0);
     this.track(1, held);
-    const started = process.hrtime.bigint();
-    this.serve(frame)
-      .catch((err: unknown) => this.failure(frame, err))
-      .then((reply) => {
-        this.track(-1, -held);
-        this.finish(frame, reply, started);
-      })
-      .catch((err: unknown) => {
-        this.log.error({ err }, 'failed to send a reply, closing data connection');
-        this.socket.destroy();
-      });
+    const started = performance.now();
+    this.serve(frame).then(
+      (reply) => this.complete(frame, reply, held, started),
+      (err: unknown) => this.complete(frame, this.failure(frame, err), held, started),
+    );
+  }
+
+  private complete(frame: Frame, reply: Reply, held: number, started: number): void {
+    // The store copied the payload (or refused it) before its promise settled: its buffer can be reused.
+    this.pool.give(frame.payload);
+    this.track(-1, -held);
+    try {
+      this.finish(frame, reply, started);
+    } catch (err) {
+      this.log.error({ err }, 'failed to send a reply, closing data connection');
+      this.socket.destroy();
+    }
   }
 
   private track(requests: number, bytes: number): void {
@@ -124,12 +140,11 @@ export class DataConnection {
     else if (this.socket.isPaused()) this.socket.resume();
   }
 
-  private finish(frame: Frame, reply: Reply, started: bigint): void {
-    const op = OPCODE_NAMES[frame.opcode];
+  private finish(frame: Frame, reply: Reply, started: number): void {
     const ok = reply.status === Status.Ok;
     const bytes = !ok ? 0 : frame.opcode === Opcode.Write ? frame.payload.length : frame.opcode === Opcode.Read ? frame.length : 0;
-    this.ctx.metrics.recordOp(op, ok ? 'ok' : STATUS_CODES[reply.status], Number(process.hrtime.bigint() - started) / 1e9, bytes);
-    if (this.log.isLevelEnabled('trace')) this.log.trace({ op, requestId: frame.requestId, seq: frame.seq, offset: frame.offset, status: reply.status }, 'request served');
+    this.ctx.metrics.recordOp(frame.opcode, reply.status, (performance.now() - started) / 1000, bytes);
+    if (this.log.isLevelEnabled('trace')) this.log.trace({ op: OPCODE_NAMES[frame.opcode], requestId: frame.requestId, seq: frame.seq, offset: frame.offset, status: reply.status }, 'request served');
     this.send(frame, reply);
   }
 
@@ -196,8 +211,7 @@ export class DataConnection {
     switch (frame.opcode) {
       case Opcode.Write:
         if (frame.payload.length === 0 || frame.length !== frame.payload.length) return { status: Status.BadRequest };
-        await store.write(frame.epoch, frame.seq, frame.offset, frame.payload, (frame.flags & FLAG_FUA) !== 0);
-        return OK;
+        return store.write(frame.epoch, frame.seq, frame.offset, frame.payload, (frame.flags & FLAG_FUA) !== 0).then(okReply);
       case Opcode.Unmap:
         await store.unmap(frame.epoch, frame.seq, frame.offset, frame.length);
         return OK;

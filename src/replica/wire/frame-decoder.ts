@@ -118,7 +118,21 @@ export class FrameDecoder {
   }
 
   private emit(payload: Buffer, onFrame: (frame: Frame) => void): void {
-    const frame: Frame = { ...(this.header as FrameHeader), payload };
+    const h = this.header as FrameHeader;
+    // One fixed shape for every frame (a spread made the consumers' property loads megamorphic).
+    const frame: Frame = {
+      opcode: h.opcode,
+      flags: h.flags,
+      status: h.status,
+      requestId: h.requestId,
+      epoch: h.epoch,
+      seq: h.seq,
+      offset: h.offset,
+      length: h.length,
+      payloadLength: h.payloadLength,
+      payloadCrc: h.payloadCrc,
+      payload,
+    };
     this.header = undefined;
     this.payload = undefined;
     this.payloadFill = 0;

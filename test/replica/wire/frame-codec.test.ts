@@ -90,6 +90,44 @@ test('a payload inside one chunk is a zero-copy slice; a split payload is assemb
   assert.ok(split.payload.equals(payload));
 });
 
+test('with reused input every payload is copied out; a large one can be read straight into its own buffer', () => {
+  const small = pattern(4096, 5);
+  const big = pattern(200_000, 7);
+  const bytes = Buffer.concat([
+    encodeFrame({ opcode: Opcode.Write, requestId: 1, epoch: 1, seq: 1, length: small.length }, small),
+    encodeFrame({ opcode: Opcode.Write, requestId: 2, epoch: 1, seq: 2, length: big.length }, big),
+    encodeFrame({ opcode: Opcode.Ping, requestId: 3 }),
+  ]);
+  const allocated: number[] = [];
+  const decoder = new FrameDecoder(MAX, { reusedInput: true, allocate: (n) => (allocated.push(n), Buffer.allocUnsafe(n)) });
+  const out: Frame[] = [];
+  const scratch = Buffer.alloc(65536);
+  let at = 0;
+  // What a socket reader does: small reads into one scratch buffer, the rest of a large payload into the payload itself.
+  while (at < bytes.length) {
+    const direct = decoder.directTarget(scratch.length);
+    if (direct) {
+      const n = Math.min(direct.length, 70_000, bytes.length - at);
+      bytes.copy(direct, 0, at, at + n);
+      decoder.filledDirect(n, (f) => out.push(f));
+      at += n;
+      continue;
+    }
+    const n = Math.min(scratch.length, bytes.length - at);
+    bytes.copy(scratch, 0, at, at + n);
+    decoder.push(scratch.subarray(0, n), (f) => out.push(f));
+    scratch.fill(0xee); // the reader reuses its buffer at once
+    at += n;
+  }
+  assert.deepEqual(out.map((f) => f.requestId), [1, 2, 3]);
+  assert.ok(out[0].payload.equals(small), 'a payload within one chunk was copied before the chunk was reused');
+  assert.ok(out[1].payload.equals(big), 'a payload read partly into scratch, partly directly, is whole');
+  assert.deepEqual(allocated, [big.length], 'only the spanning payload was allocated through the option');
+  assert.equal(decoder.bufferedBytes, 0);
+  assert.equal(decoder.directTarget(1), undefined, 'no payload in progress');
+  assert.throws(() => decoder.filledDirect(1, () => undefined), RangeError);
+});
+
 test('an oversized payload is refused from its header alone, before any payload byte is buffered', () => {
   const header = encodeHeader({ opcode: Opcode.Write, requestId: 1, length: 4096 }, Buffer.alloc(MAX + 1));
   const decoder = new FrameDecoder(MAX);
