@@ -17,7 +17,7 @@ const target = { portal: '10.0.0.5:3260', iqn: 'iqn.2026-11.io.trireme:pvc-1', l
  * reply. A stand-in only because this host's kernel has no iSCSI transport
  * (iscsi_tcp), so real discovery and login fail before reaching any target; the
  * real iscsiadm still runs below wherever it can (version, logout, delete), and
- * the login path runs for real in shared/vm-initiator.
+ * the whole path runs for real in a VM's kernel initiator in vm-stage.test.ts.
  */
 class RecordingExecutor implements HostExecutor {
   readonly calls: Array<{ command: string; args: readonly string[]; options?: RunOptions }> = [];
@@ -64,6 +64,26 @@ test('attach without CHAP sets authmethod None; a target the portal does not off
   const other = new RecordingExecutor('10.0.0.5:3260,1 iqn.2026-11.io.trireme:someone-else\n');
   await assert.rejects(new IscsiAcquirer(other, silentLogger()).attach(target), { code: 'ERR_TARGET_NOT_OFFERED' });
   assert.ok(!other.calls.some((c) => c.args.includes('--login')));
+});
+
+test('a login the target refuses for its CHAP credentials (iscsiadm exit 24) is ERR_ISCSI_AUTH_FAILED, other failures pass through', async () => {
+  class RefusingExecutor extends RecordingExecutor {
+    constructor(private readonly loginExit: number) {
+      super(`10.0.0.5:3260,1 ${target.iqn}\n`);
+    }
+    override async run(command: string, args: readonly string[], options?: RunOptions): Promise<RunResult> {
+      if (args.includes('--login')) throw new HostCommandError(`iscsiadm ${args.join(' ')}`, this.loginExit, 'iscsiadm: Could not log into all portals');
+      return super.run(command, args, options);
+    }
+  }
+  await assert.rejects(new IscsiAcquirer(new RefusingExecutor(24), silentLogger()).attach(target, { user: 'alice', secret: 's3cret-s3cret' }), (err: Error & { code: string }) => {
+    assert.equal(err.code, 'ERR_ISCSI_AUTH_FAILED');
+    assert.match(err.message, /refused the CHAP credentials/);
+    assert.ok(!err.message.includes('s3cret'));
+    return true;
+  });
+  // 8: ISCSI_ERR_TRANS_TIMEOUT, a target that does not answer: not an authentication problem.
+  await assert.rejects(new IscsiAcquirer(new RefusingExecutor(8), silentLogger()).attach(target), { code: 'ERR_HOST_COMMAND' });
 });
 
 test('rescan targets only this session; detach logs out then deletes the record', async () => {
