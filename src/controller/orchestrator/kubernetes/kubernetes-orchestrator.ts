@@ -16,6 +16,7 @@ import { createIfAbsent, isNotFound, retryOnConflict, type KubeClient } from './
 import { chapSecret, type WorkloadSettings } from './manifests';
 import { CRD, FINALIZER, IQN_PREFIX, PORTS, chapSecretName, controllerName, isVolumeId, managementAddress, volumeIdFor } from './names';
 import { pickNodes } from './placement';
+import { clusterCapacity } from './capacity';
 import { dropSnapshot, populate, temporarySnapshotName, type PopulationDeps, type ReplicaResolver } from './clone-population';
 import { isPopulating, type CloneSpec, type TriremeVolume } from './types';
 import { ControlClients, type ControlConnector } from './volume-control-client';
@@ -33,7 +34,7 @@ export interface KubernetesOrchestratorOptions {
   readonly connect: ControlConnector;
   /** Labels a node must carry to hold replicas (empty: every Ready, schedulable node). */
   readonly nodeSelector?: Record<string, string>;
-  /** Bytes each storage node offers Trireme (0: not reported, GetCapacity answers 0). */
+  /** Bytes each storage node offers Trireme (0: each node's allocatable ephemeral-storage, see capacity.ts). */
   readonly nodeCapacityBytes?: number;
   /** Maps replica addresses (Service names) to ones this process dials; the identity in a cluster. */
   readonly resolveReplica?: ReplicaResolver;
@@ -288,15 +289,11 @@ export class KubernetesOrchestrator implements Orchestrator {
     return out.sort((a, b) => a.snapshotId.localeCompare(b.snapshotId));
   }
 
-  /** The configured per-node budget over eligible nodes, less what volumes already hold, per replica. */
+  /** What eligible nodes offer (the configured budget, else their allocatable ephemeral-storage) less what volumes hold, per replica (capacity.ts). */
   async capacity(params: VolumeParameters): Promise<CapacityInfo> {
-    const perNode = this.options.nodeCapacityBytes ?? 0;
-    if (perNode === 0) return { availableBytes: 0, minimumVolumeBytes: MIN_VOLUME_SIZE };
-    const [nodes, volumes] = await Promise.all([this.kube.listNodes(), this.kube.listVolumes()]);
-    const used = volumes.items.reduce((sum, v) => sum + v.spec.sizeBytes * v.spec.replicas.length, 0);
-    const total = pickNodes(nodes.items, [], nodes.items.length, new Set(), this.options.nodeSelector ?? {}).length * perNode;
-    const available = Math.max(0, Math.floor((total - used) / Math.max(1, params.replicaCount)));
-    return { availableBytes: available, maximumVolumeBytes: Math.min(available, perNode), minimumVolumeBytes: MIN_VOLUME_SIZE };
+    const [nodes, volumes] = await Promise.all([this.kube.listNodes(), this.kube.listVolumes()]).catch((err: unknown) => Promise.reject(unavailable(err)));
+    const info = clusterCapacity(nodes.items, volumes.items, params.replicaCount, this.options.nodeSelector ?? {}, this.options.nodeCapacityBytes ?? 0);
+    return { ...info, minimumVolumeBytes: MIN_VOLUME_SIZE };
   }
 
   async ready(): Promise<boolean> {
