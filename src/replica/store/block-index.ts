@@ -59,6 +59,17 @@ export class IndexView {
     this.writable(lba >>> CHUNK_SHIFT).set(lba & CHUNK_MASK, hi, lo);
   }
 
+  /** Blocks lba .. lba+count-1 get (hi0 + j, lo): one write record's blocks (Chunk.setRun). */
+  setRun(lba: number, count: number, hi0: number, lo: number): void {
+    let j = 0;
+    while (j < count) {
+      const at = lba + j;
+      const n = Math.min(count - j, CHUNK_BLOCKS - (at & CHUNK_MASK));
+      this.writable(at >>> CHUNK_SHIFT).setRun(at & CHUNK_MASK, n, hi0 + j, lo);
+      j += n;
+    }
+  }
+
   /** Sets a whole aligned chunk to one entry (a large unmap) without allocating its arrays. */
   fillChunk(ci: number, hi: number, lo: number): void {
     const c = new Chunk(this.owner);

@@ -145,13 +145,18 @@ export class StoreCore {
   /** Applies an appended record to the index; runs synchronously in log order. */
   applyAppended(seg: Segment, offset: number, r: RecordEffect): void {
     switch (r.type) {
-      case RecordType.Write:
-        for (let i = 0; i < r.count; i++) {
-          const lba = r.lba + i;
-          if (this.wins(this.head.hi(lba), this.head.lo(lba), r.seq)) this.head.set(lba, packHi(seg.idx, i, false), offset);
+      case RecordType.Write: {
+        // Runs of blocks the record wins go to the index together (IndexView.setRun).
+        let i = 0;
+        while (i < r.count) {
+          let j = i;
+          while (j < r.count && this.wins(this.head.hi(r.lba + j), this.head.lo(r.lba + j), r.seq)) j++;
+          if (j > i) this.head.setRun(r.lba + i, j - i, packHi(seg.idx, i, false), offset);
+          i = j + 1;
         }
         this.noteRun(r);
         break;
+      }
       case RecordType.Unmap:
         this.applyUnmap(seg, offset, r);
         this.noteRun(r);

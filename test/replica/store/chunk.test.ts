@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CHUNK_BLOCKS, Chunk } from '../../../src/replica/store/chunk';
-import { packHi } from '../../../src/replica/store/block-index';
+import { IndexView, packHi } from '../../../src/replica/store/block-index';
 
 /** xorshift32: deterministic, so a failure reruns the same way. */
 function rng(seed: number): () => number {
@@ -123,4 +123,45 @@ test('checkpoint chunks from another chunk size or malformed bytes are refused',
   b.writeUInt16LE(1, 21); // second key equal to the first: out of order
   assert.equal(Chunk.decode(b, 1), null);
   assert.equal(Chunk.decode(c.encode().subarray(0, 15), 1), null);
+});
+
+test('setRun gives the same entries as one set() per block, in every form', () => {
+  for (const seed of [11, 12, 13, 14]) {
+    const r = rng(seed);
+    const c = new Chunk(1);
+    const ref: Ref = new Map();
+    // Seed 14 mixes in offsets past 2^26 (wide); the long runs of 13 overflow the palette.
+    for (let k = 0; k < 400; k++) {
+      const count = seed === 13 ? 1 + (r() % 1500) : 1 + (r() % 300);
+      const i0 = r() % (CHUNK_BLOCKS - count);
+      const seg = 1 + (r() % 6);
+      const b0 = r() % 100;
+      const lo = seed === 14 && k % 3 === 0 ? 0x5000000 + (r() % 0x1000000) : 64 + (r() % 10000) * 4148;
+      if (k % 4 === 0) {
+        // Scattered singles in between, so runs land on and around existing entries.
+        c.set(i0, packHi(seg, 0, false), lo);
+        ref.set(i0, [packHi(seg, 0, false), lo]);
+        continue;
+      }
+      c.setRun(i0, count, packHi(seg, b0, false), lo);
+      for (let j = 0; j < count; j++) ref.set(i0 + j, [packHi(seg, b0 + j, false), lo]);
+      if (k % 50 === 0) checkAll(c, ref, [0, 0], `seed ${seed} run ${k}`);
+    }
+    checkAll(c, ref, [0, 0], `seed ${seed} end`);
+    const copy = Chunk.decode(c.encode(), 2);
+    assert.ok(copy);
+    checkAll(copy, ref, [0, 0], `seed ${seed} decoded`);
+  }
+});
+
+test('IndexView.setRun splits a record across chunks with the block index carried on', () => {
+  const view = new IndexView(3 * CHUNK_BLOCKS);
+  const start = CHUNK_BLOCKS - 100;
+  view.setRun(start, CHUNK_BLOCKS + 300, packHi(2, 7, false), 4148);
+  for (const j of [0, 99, 100, 101, CHUNK_BLOCKS + 99, CHUNK_BLOCKS + 299]) {
+    assert.equal(view.hi(start + j), packHi(2, 7 + j, false), `block ${j} of the run`);
+    assert.equal(view.lo(start + j), 4148);
+  }
+  assert.equal(view.hi(start - 1), 0);
+  assert.equal(view.hi(start + CHUNK_BLOCKS + 300), 0);
 });
