@@ -319,6 +319,11 @@ export class IscsiConnection implements SessionChannel {
       for (const part of parts) this.socket.write(part);
       this.socket.uncork();
     }
+    // The budget counted these bytes before they reached the socket; if the socket took them
+    // without filling up, no 'drain' will come to wake what waited on them.
+    if (this.writableWaiters.length > 0) this.wakeWriters();
+    // Not when closing: endAfterWrite flushes from inside pump(), which must not run again under itself.
+    if (this.paused && !this.closeAfterWrite) this.maybeResume();
   };
 
   sendAndClose(pdus: PendingPdu[], reason: string): void {
