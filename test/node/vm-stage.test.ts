@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { status } from '@grpc/grpc-js';
 import { identityService, startCsiServer, type RunningCsiServer } from '../../src/common/csi';
 import { silentLogger } from '../../src/common/logger';
-import { IscsiAcquirer, iscsiByPathLink, nodeReadinessCheck, nodeService, parseMountInfo, SECRET_CHAP_SECRET, SECRET_CHAP_USER, type MountEntry } from '../../src/node';
+import { HostCommandError, IscsiAcquirer, iscsiByPathLink, nodeReadinessCheck, nodeService, parseMountInfo, SECRET_CHAP_SECRET, SECRET_CHAP_USER, type MountEntry } from '../../src/node';
 import { randomPortBase, startTrireme, stopProcess } from '../cli/stack-helpers';
 import { requireTools } from '../support/host-tools';
 import { startTriremeTarget, type TriremeTarget } from '../support/trireme-target';
@@ -46,6 +46,8 @@ interface Rig {
   /** Runs a shell script in the guest; fails the test when it exits non-zero. */
   sh(script: string): Promise<string>;
   mounts(): Promise<MountEntry[]>;
+  /** "Method ms" of every node call so far, reported as test diagnostics. */
+  readonly timings: string[];
 }
 
 function asSeenByGuest(context: Record<string, string>): Record<string, string> {
@@ -116,14 +118,20 @@ async function startNodePlugin(dir: string, guest: VmGuest, cleanups: Array<() =
       return assert.fail(`guest: ${(err as Error).message}\n${await guest.state()}`);
     }
   };
+  const timings: string[] = [];
   return {
     guest,
     sh,
+    timings,
     mounts: async () => parseMountInfo((await executor.run('cat', ['/proc/self/mountinfo'])).stdout),
     call: async <T>(service: CsiServiceName, method: string, request?: object): Promise<T> => {
+      const started = Date.now();
       try {
-        return await client.call<T>(service, method, request);
+        const reply = await client.call<T>(service, method, request);
+        timings.push(`${method} ${Date.now() - started} ms`);
+        return reply;
       } catch (err) {
+        timings.push(`${method} failed after ${Date.now() - started} ms`);
         // The gRPC status text stays first, for the matchers; the guest's state follows it.
         (err as Error).message += `\n--- guest state ---\n${await guest.state()}`;
         throw err;
@@ -176,9 +184,27 @@ test('the CSI node plugin stages, publishes and unstages Trireme volumes through
   for (const s of started) if (s.status === 'rejected') throw s.reason;
   const [guest, guarded, controller] = started.map((s) => (s as PromiseFulfilledResult<unknown>).value) as [VmGuest, TriremeTarget, CsiTestClient];
   const rig = await startNodePlugin(dir, guest, cleanups);
+  t.after(() => t.diagnostic(`node calls: ${rig.timings.join(', ')}`));
 
   await t.test('Probe: iscsiadm, blkid and mount answer in the guest', async () => {
     assert.equal((await rig.call<{ ready: { value: boolean } }>('Identity', 'Probe')).ready.value, true);
+  });
+
+  await t.test('the guest executor keeps the HostExecutor contract: arguments verbatim, exit codes, timeouts, secrets redacted', async () => {
+    const { executor } = guest;
+    const odd = ['two words', '', "it's \"quoted\"", 'line\nbreak', '$HOME `x` *'];
+    const echoed = await executor.run('sh', ['-c', 'for a in "$@"; do printf "<%s>" "$a"; done', 'sh', ...odd]);
+    assert.equal(echoed.stdout, odd.map((a) => `<${a}>`).join(''));
+    assert.equal((await executor.run('sh', ['-c', 'echo out; echo err >&2; exit 3'], { okExitCodes: [3] })).exitCode, 3);
+    // GNU cat from the guest's coreutils names each missing file on stderr.
+    await assert.rejects(executor.run('cat', ['/definitely/not/here', 'hunter2-secret'], { secretArgs: [1] }), (err: HostCommandError) => {
+      assert.equal(err.code, 'ERR_HOST_COMMAND');
+      assert.equal(err.exitCode, 1);
+      assert.match(err.message, /cat \/definitely\/not\/here \[redacted\] failed \(exit 1\): .*No such file/);
+      assert.ok(!err.message.includes('hunter2'));
+      return true;
+    });
+    await assert.rejects(executor.run('sleep', ['30'], { timeoutMs: 1000 }), (err: HostCommandError) => err.exitCode === null && /killed after 1000 ms/.test(err.message));
   });
 
   await t.test('CHAP: a wrong secret is UNAUTHENTICATED and leaves no session; the right one stages, twice over', async () => {
@@ -227,11 +253,28 @@ test('the CSI node plugin stages, publishes and unstages Trireme volumes through
     await unstage(rig, replicated, first.device);
   });
 
-  await t.test('staging again logs back in and mounts the same filesystem with the files intact (no second mkfs)', async () => {
+  await t.test('staging again mounts the same filesystem with the files intact (no second mkfs); it grows online after a controller expand', async () => {
     const again = await stage(rig, replicated, {});
+    const path = staging(replicated.id);
     assert.equal(again.uuid, first.uuid, 'the filesystem was not re-created');
-    assert.equal((await rig.sh(`cat ${staging(replicated.id)}/hello`)).trim(), 'hello-from-the-pod');
-    assert.equal((await rig.sh(`sha256sum ${staging(replicated.id)}/data | cut -d' ' -f1`)).trim(), (await rig.sh('cat /tmp/data.sum')).trim());
+    assert.equal((await rig.sh(`cat ${path}/hello`)).trim(), 'hello-from-the-pod');
+    assert.equal((await rig.sh(`sha256sum ${path}/data | cut -d' ' -f1`)).trim(), (await rig.sh('cat /tmp/data.sum')).trim());
+
+    // ControllerExpandVolume grows the replicated volume; NodeExpandVolume makes
+    // the kernel re-read its capacity (iscsiadm rescan) and grows ext4 online.
+    const grown = await controller.call<{ capacity_bytes: number; node_expansion_required: boolean }>('Controller', 'ControllerExpandVolume', {
+      volume_id: replicated.id,
+      capacity_range: { required_bytes: 384 * MiB },
+    });
+    assert.equal(grown.capacity_bytes, 384 * MiB);
+    assert.equal(grown.node_expansion_required, true);
+    const expanded = await rig.call<{ capacity_bytes: number }>('Node', 'NodeExpandVolume', { volume_id: replicated.id, volume_path: path, capacity_range: { required_bytes: 384 * MiB } });
+    assert.equal(expanded.capacity_bytes, 384 * MiB);
+    assert.equal(Number((await rig.sh(`blockdev --getsize64 ${again.device}`)).trim()), 384 * MiB, 'the kernel sees the new capacity');
+    const stats = await rig.call<{ usage: Array<{ unit: string; total: number }> }>('Node', 'NodeGetVolumeStats', { volume_id: replicated.id, volume_path: path });
+    const total = stats.usage.find((u) => u.unit === 'BYTES')?.total ?? 0;
+    assert.ok(total > 320 * MiB, `ext4 grew to fill 384 MiB (total ${total})`);
+    assert.equal((await rig.sh(`cat ${path}/hello`)).trim(), 'hello-from-the-pod');
     await unstage(rig, replicated, again.device);
   });
 
