@@ -110,5 +110,4 @@ export function indexBytes(views: Iterable<IndexView>): number {
   return bytes;
 }
 
-export const encodeChunk = (c: Chunk): Buffer => c.encode();
-export const decodeChunk = (b: Uint8Array, owner: number): Chunk | null => Chunk.decode(b, owner);
+export { decodeChunk, encodeChunk } from './chunk-codec';

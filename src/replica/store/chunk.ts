@@ -25,7 +25,7 @@ const NARROW = 3;
 const WIDE = 5;
 const NARROW_LO_LIMIT = 1 << 26;
 const PALETTE_MAX = 1 << 9;
-const DENSE_WORDS = CHUNK_BLOCKS * 2;
+export const DENSE_WORDS = CHUNK_BLOCKS * 2;
 /** Shorter runs are set block by block. */
 const RUN_MIN = 8;
 const Form = { Narrow: 0, Wide: 1, Dense: 2 } as const;
@@ -33,11 +33,6 @@ type FormValue = (typeof Form)[keyof typeof Form];
 /** Engine bytes of a Chunk object and of one typed array besides its data (measured with node 20, x64). */
 export const CHUNK_OBJECT_BYTES = 120;
 export const TYPED_ARRAY_BYTES = 200;
-
-/** Checkpoint encodings (tags 0-2 were the 1024-block chunks of earlier versions). */
-const TAG_FILL = 3;
-const TAG_DENSE = 4;
-const TAG_SPARSE = 5;
 
 export class Chunk {
   private form: FormValue = Form.Narrow;
@@ -146,13 +141,7 @@ export class Chunk {
       return;
     }
     if (m < 0) m = this.insertAt(-m - 1);
-    const s = this.s as Uint16Array;
-    const at = m * WIDE;
-    s[at] = i;
-    s[at + 1] = hi & 0xffff;
-    s[at + 2] = hi >>> 16;
-    s[at + 3] = lo & 0xffff;
-    s[at + 4] = lo >>> 16;
+    this.putWide(m, i, hi, lo);
   }
 
   /**
@@ -180,19 +169,9 @@ export class Chunk {
     }
     this.persistedId = 0;
     if (added > 0) this.insertAt(k1, added);
-    const s = this.s as Uint16Array;
     for (let j = 0; j < count; j++) {
-      const hi = hi0 + j;
-      if (this.form === Form.Narrow) {
-        this.putNarrow(k0 + j, i0 + j, this.paletteFind(hi), lo);
-        continue;
-      }
-      const at = (k0 + j) * WIDE;
-      s[at] = i0 + j;
-      s[at + 1] = hi & 0xffff;
-      s[at + 2] = hi >>> 16;
-      s[at + 3] = lo & 0xffff;
-      s[at + 4] = lo >>> 16;
+      if (this.form === Form.Narrow) this.putNarrow(k0 + j, i0 + j, this.paletteFind(hi0 + j), lo);
+      else this.putWide(k0 + j, i0 + j, hi0 + j, lo);
     }
   }
 
@@ -234,6 +213,16 @@ export class Chunk {
     s[at] = i | ((p & 0x7) << 13);
     s[at + 1] = lo & 0xffff;
     s[at + 2] = (lo >>> 16) | ((p >>> 3) << 10);
+  }
+
+  private putWide(m: number, i: number, hi: number, lo: number): void {
+    const s = this.s as Uint16Array;
+    const at = m * WIDE;
+    s[at] = i;
+    s[at + 1] = hi & 0xffff;
+    s[at + 2] = hi >>> 16;
+    s[at + 3] = lo & 0xffff;
+    s[at + 4] = lo >>> 16;
   }
 
   /** Opens a gap for g entries at position k (growing the array by at least 1/8 when full). */
@@ -318,19 +307,11 @@ export class Chunk {
   }
 
   private widen(): void {
-    const next = new Uint16Array(Math.max(4, this.n + (this.n >>> 3)) * WIDE);
-    for (let m = 0; m < this.n; m++) {
-      const hi = this.hiAt(m);
-      const lo = this.loAt(m);
-      next[m * WIDE] = this.keyAt(m);
-      next[m * WIDE + 1] = hi & 0xffff;
-      next[m * WIDE + 2] = hi >>> 16;
-      next[m * WIDE + 3] = lo & 0xffff;
-      next[m * WIDE + 4] = lo >>> 16;
-    }
-    this.s = next;
+    const narrow = this.clone(this.owner);
+    this.s = new Uint16Array(Math.max(4, this.n + (this.n >>> 3)) * WIDE);
     this.form = Form.Wide;
     this.pc = this.np = 0;
+    for (let m = 0; m < this.n; m++) this.putWide(m, narrow.keyAt(m), narrow.hiAt(m), narrow.loAt(m));
   }
 
   private densify(): void {
@@ -415,49 +396,16 @@ export class Chunk {
     return CHUNK_OBJECT_BYTES + (this.s ? TYPED_ARRAY_BYTES + this.s.byteLength : 0);
   }
 
-  /** Serialization for checkpoints, independent of the in-memory form. */
-  encode(): Buffer {
-    if (this.d) {
-      const b = Buffer.alloc(1 + DENSE_WORDS * 4);
-      b[0] = TAG_DENSE;
-      Buffer.from(this.d.buffer, this.d.byteOffset, this.d.byteLength).copy(b, 1);
-      return b;
-    }
-    const b = Buffer.alloc(11 + this.n * 10);
-    b[0] = this.n > 0 ? TAG_SPARSE : TAG_FILL;
-    b.writeUInt32LE(this.fillHi, 1);
-    b.writeUInt32LE(this.fillLo, 5);
-    b.writeUInt16LE(this.n, 9);
-    for (let m = 0; m < this.n; m++) {
-      b.writeUInt16LE(this.keyAt(m), 11 + m * 10);
-      b.writeUInt32LE(this.hiAt(m), 13 + m * 10);
-      b.writeUInt32LE(this.loAt(m), 17 + m * 10);
-    }
-    return b;
+  /** The dense entries (hi, lo per block), or null for a sparse chunk. */
+  get denseWords(): Uint32Array | null {
+    return this.d;
   }
 
-  /** The chunk `b` encodes, or null when it is malformed (or from another chunk size). */
-  static decode(b: Uint8Array, owner: number): Chunk | null {
-    const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  /** A dense chunk over `words` (hi, lo per block; taken, not copied). */
+  static fromDense(owner: number, words: Uint32Array): Chunk {
     const c = new Chunk(owner);
-    if (buf[0] === TAG_DENSE && buf.length === 1 + DENSE_WORDS * 4) {
-      c.d = new Uint32Array(DENSE_WORDS);
-      for (let w = 0; w < DENSE_WORDS; w++) c.d[w] = buf.readUInt32LE(1 + w * 4);
-      c.form = Form.Dense;
-      return c;
-    }
-    if ((buf[0] !== TAG_FILL && buf[0] !== TAG_SPARSE) || buf.length < 11) return null;
-    c.fillHi = buf.readUInt32LE(1);
-    c.fillLo = buf.readUInt32LE(5);
-    const n = buf.readUInt16LE(9);
-    if (buf.length !== 11 + n * 10 || n > CHUNK_BLOCKS) return null;
-    let prev = -1;
-    for (let m = 0; m < n; m++) {
-      const i = buf.readUInt16LE(11 + m * 10);
-      if (i >= CHUNK_BLOCKS || i <= prev) return null;
-      prev = i;
-      c.set(i, buf.readUInt32LE(13 + m * 10), buf.readUInt32LE(17 + m * 10));
-    }
+    c.d = words;
+    c.form = Form.Dense;
     return c;
   }
 }
