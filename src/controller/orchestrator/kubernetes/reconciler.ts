@@ -241,9 +241,8 @@ export class Reconciler {
     let view: VolumeStatusView | undefined;
     let snapshots: TriremeVolumeStatus['snapshots'];
     let error = '';
-    if (isPopulating(volume)) {
-      error = `being copied from ${volume.spec.clone?.volume ?? ''}@${volume.spec.clone?.snapshot ?? ''}, no controller yet`;
-    } else {
+    const populating = isPopulating(volume);
+    if (!populating) {
       try {
         view = await control.status(3000);
         snapshots = (await control.listSnapshots()).map((s) => ({ name: s.name, createdAt: s.createdAt, sizeBytes: s.sizeBytes }));
@@ -251,7 +250,8 @@ export class Reconciler {
         error = (err as Error).message;
       }
     }
-    const status = statusFrom(volume, view, snapshots, error, nodes);
+    const copied = `populating: copying ${volume.spec.clone?.volume ?? ''}@${volume.spec.clone?.snapshot ?? ''}, no controller until it is whole`;
+    const status = populating ? { ...statusFrom(volume, undefined, undefined, '', nodes), message: copied } : statusFrom(volume, view, snapshots, error, nodes);
     await retryOnConflict(
       () => kube.getVolume(id),
       // Rebuild details are replaced, not merged: a finished rebuild must not linger; the replacement count and the

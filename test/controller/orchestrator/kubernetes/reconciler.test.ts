@@ -120,3 +120,73 @@ describe('Reconciler against the fake API server', () => {
     await r.stop();
   });
 });
+
+describe('Reconciler and a clone still being copied', () => {
+  const SRC = 'pvc-5005cafe-0000-4000-8000-000000000001';
+  const CLONE = 'pvc-5005cafe-0000-4000-8000-000000000002';
+  let h: Harness;
+  const clone = (): TriremeVolume | undefined => h.api.get('trireme.io', 'triremevolumes', NS, CLONE) as unknown as TriremeVolume | undefined;
+
+  before(async () => {
+    h = await harness(['pi-1', 'pi-2', 'pi-3', 'pi-4']);
+    await h.orchestrator.createVolume(SRC, GiB, { replicaCount: 3, fsType: 'ext4', chap: false });
+    const source = h.bootController(SRC);
+    // What a CreateVolume that died mid-copy leaves: the resource with its clone record, the snapshot cut for it.
+    await source.createSnapshot(`clone-for-${CLONE}`);
+    h.api.put('trireme.io', 'triremevolumes', NS, {
+      apiVersion: 'trireme.io/v1alpha1',
+      kind: 'TriremeVolume',
+      metadata: { name: CLONE, finalizers: ['trireme.io/cleanup'] },
+      spec: {
+        csiName: CLONE, sizeBytes: GiB, replicaCount: 2, fsType: 'ext4', chap: false, iqn: `iqn.2026-11.io.trireme:${CLONE}`,
+        replicas: [{ index: 0, node: 'pi-1' }, { index: 1, node: 'pi-2' }], nextReplicaIndex: 2,
+        clone: { kind: 'volume', sourceId: SRC, volume: SRC, snapshot: `clone-for-${CLONE}` },
+      },
+    });
+  });
+  after(async () => {
+    await h.close();
+  });
+
+  test('gets its replica workloads but no controller, is never given replacements, and shows Populating', async () => {
+    h.api.remove('', 'nodes', '', 'pi-2');
+    await h.newReconciler().reconcileAll();
+    assert.ok(h.api.get('apps', 'deployments', NS, `${CLONE}-r0`));
+    assert.equal(h.api.get('apps', 'deployments', NS, `${CLONE}-ctl`), undefined, 'a controller would serve a half copy');
+    assert.deepEqual(clone()?.spec.replicas.map((r) => r.node), ['pi-1', 'pi-2'], 'no controller to hand a new replica to: the retry redoes the copy');
+    assert.equal(clone()?.status?.phase, 'Populating');
+    assert.equal(clone()?.status?.state, 'pending');
+    assert.match(clone()?.status?.message ?? '', /^populating: copying/);
+    assert.equal(await h.orchestrator.findVolumeByName(CLONE), undefined);
+    h.api.put('', 'nodes', '', node('pi-2'));
+  });
+
+  test('deleted before its copy finished: the snapshot cut on the source goes too', async () => {
+    const source = h.controls.get(`${SRC}-ctl.${NS}.svc:9500`);
+    assert.deepEqual(source?.snapshots.map((s) => s.name), [`clone-for-${CLONE}`]);
+    await h.kube.deleteVolume(CLONE);
+    await h.newReconciler().reconcileAll();
+    assert.equal(clone(), undefined);
+    assert.deepEqual(source?.snapshots, []);
+    assert.equal(h.api.list('apps', 'deployments', NS).filter((d) => d.metadata.name.startsWith(CLONE)).length, 0);
+  });
+
+  test('DeleteVolume of a clone still being copied deletes its snapshot on the source as well', async () => {
+    const source = h.controls.get(`${SRC}-ctl.${NS}.svc:9500`);
+    const id = 'pvc-5005cafe-0000-4000-8000-000000000003';
+    await source?.createSnapshot(`clone-for-${id}`);
+    h.api.put('trireme.io', 'triremevolumes', NS, {
+      apiVersion: 'trireme.io/v1alpha1',
+      kind: 'TriremeVolume',
+      metadata: { name: id, finalizers: ['trireme.io/cleanup'] },
+      spec: {
+        csiName: id, sizeBytes: GiB, replicaCount: 1, fsType: 'ext4', chap: false, iqn: `iqn.2026-11.io.trireme:${id}`,
+        replicas: [{ index: 0, node: 'pi-3' }], nextReplicaIndex: 1,
+        clone: { kind: 'volume', sourceId: SRC, volume: SRC, snapshot: `clone-for-${id}` },
+      },
+    });
+    await h.orchestrator.deleteVolume(id);
+    assert.equal(h.api.get('trireme.io', 'triremevolumes', NS, id), undefined);
+    assert.deepEqual(source?.snapshots, []);
+  });
+});
