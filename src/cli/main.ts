@@ -11,16 +11,18 @@ type CommandDeps = { createLogger(): Logger };
  * of the other roles' code, which is a third of a replica's memory at idle on
  * a small machine.
  */
-const COMMANDS: Record<string, (program: Command, deps: CommandDeps) => Promise<unknown>> = {
+const COMMANDS: Record<string, (program: Command, deps: CommandDeps, argv: readonly string[]) => Promise<unknown>> = {
   up: async (program, deps) => (await import('./up-command.js')).registerUpCommand(program, deps),
   controller: async (program, deps) => (await import('./controller-command.js')).registerControllerCommand(program, deps),
   volume: async (program) => (await import('./volume-command.js')).registerVolumeCommand(program),
   snapshot: async (program) => (await import('./snapshot-command.js')).registerSnapshotCommand(program),
   target: async (program, deps) => (await import('./target-command.js')).registerTargetCommand(program, deps),
-  replica: async (program, deps) => {
+  replica: async (program, deps, argv) => {
     const { registerReplicaCommand } = await import('./replica-command.js');
-    const { registerReplicaAdminCommands } = await import('./replica-admin-command.js');
-    registerReplicaAdminCommands(registerReplicaCommand(program, deps));
+    const replica = registerReplicaCommand(program, deps);
+    // The operator sub-commands reach the manager through the controller's
+    // gRPC clients and render tables: a replica server loads none of that.
+    if (!servesReplica(argv)) (await import('./replica-admin-command.js')).registerReplicaAdminCommands(replica);
   },
   csi: async (program, deps) => (await import('./csi-command.js')).registerCsiCommand(program, deps),
   bench: async (program) => (await import('./bench-command.js')).registerBenchCommand(program),
@@ -35,6 +37,26 @@ function commandName(argv: readonly string[]): string | undefined {
   return undefined;
 }
 
+/** `trireme replica` options that take a value (and the global --log-level), to find the first positional after them. */
+const REPLICA_VALUE_OPTIONS = new Set(['--dir', '--listen', '--size', '--grpc', '--metrics', '--volume-id', '--replica-id', '--log-level']);
+
+/**
+ * Whether argv runs a replica server (`trireme replica serve ...`, or
+ * `trireme replica --dir D ...` with no sub-command) rather than an operator
+ * sub-command or help, which need the operator sub-commands registered.
+ */
+export function servesReplica(argv: readonly string[]): boolean {
+  const at = argv.indexOf('replica');
+  if (at < 0) return false;
+  const rest = argv.slice(at + 1);
+  if (rest.includes('--help') || rest.includes('-h')) return false;
+  for (let i = 0; i < rest.length; i++) {
+    if (REPLICA_VALUE_OPTIONS.has(rest[i])) i++;
+    else if (!rest[i].startsWith('-')) return rest[i] === 'serve';
+  }
+  return rest.some((a) => a === '--memory' || a === '--dir' || a.startsWith('--dir='));
+}
+
 /** Builds the `trireme` command tree: the named command only, or every command when none is named. */
 export async function buildProgram(argv: readonly string[]): Promise<Command> {
   const program = new Command('trireme')
@@ -45,7 +67,7 @@ export async function buildProgram(argv: readonly string[]): Promise<Command> {
   const deps: CommandDeps = { createLogger: () => createRootLogger({ level: program.opts<{ logLevel: string }>().logLevel }) };
   const name = commandName(argv);
   const wanted = name !== undefined && name in COMMANDS ? [name] : Object.keys(COMMANDS);
-  for (const command of wanted) await COMMANDS[command](program, deps);
+  for (const command of wanted) await COMMANDS[command](program, deps, argv);
   return program;
 }
 

@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { controllerDeployment, controllerService, replicaCommand, replicaDeployment, replicaService, chapSecret } from '../../src/controller/orchestrator/kubernetes/manifests';
+import { REPLICA_NODE_FLAGS } from '../../src/controller/orchestrator/volume-processes';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -138,9 +139,9 @@ describe('deploy/ manifests against the Kubernetes 1.34 OpenAPI schemas (offline
       // `node` becomes `echo`, so the exec shows the argument list the replica would get.
       const serve = command.slice(4).map((a, i) => (i === 0 ? 'echo' : a));
       const runIt = async (): Promise<string> => (await promisify(execFile)(command[0], [command[1], command[2], command[3], ...serve])).stdout.trim();
-      assert.equal(await runIt(), `/app/deploy/entrypoint.js replica serve --dir ${dir} --listen 0.0.0.0:9700 --volume-id pvc-x --replica-id r2 --size ${1 << 30}`);
+      assert.equal(await runIt(), `${REPLICA_NODE_FLAGS.join(' ')} /app/deploy/entrypoint.js replica serve --dir ${dir} --listen 0.0.0.0:9700 --volume-id pvc-x --replica-id r2 --size ${1 << 30}`);
       await writeFile(join(dir, 'identity'), 'x');
-      assert.equal(await runIt(), `/app/deploy/entrypoint.js replica serve --dir ${dir} --listen 0.0.0.0:9700 --volume-id pvc-x --replica-id r2`);
+      assert.equal(await runIt(), `${REPLICA_NODE_FLAGS.join(' ')} /app/deploy/entrypoint.js replica serve --dir ${dir} --listen 0.0.0.0:9700 --volume-id pvc-x --replica-id r2`);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

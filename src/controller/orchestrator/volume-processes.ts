@@ -28,6 +28,36 @@ export function replicaDir(dataDir: string, volume: string, index: number): stri
   return join(volumeDir(dataDir, volume), `replica-${index}`);
 }
 
+/**
+ * Node flags for a replica process. A replica is an I/O relay with a small
+ * live heap (~12 MiB), but V8 grows the young generation up to 16 MiB per
+ * semi-space under a write burst and never gives it back while idle; a 1 MiB
+ * semi-space keeps that growth out of its resident memory. Scavenges get more
+ * frequent, not longer: almost nothing a request allocates survives it.
+ * Only valid where the child is started as `node ... entry.js` (the CLI's own
+ * invocation); the Kubernetes replica container passes the same flags.
+ */
+export const REPLICA_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
+
+/**
+ * glibc malloc settings for a replica process (glibc tunables, read at exec).
+ * Socket reads and write payloads are off-heap buffers freed whenever the
+ * garbage collector gets to them; with the default dynamic mmap threshold
+ * (raised to 1 MiB by the first freed 1 MiB payload) they land on the brk
+ * heap and in one arena per thread, and the freed holes stay resident: about
+ * 40 MiB after a burst. One arena (the threads are libuv's file workers and
+ * V8's helpers, never contended here) and a fixed 128 KiB mmap threshold
+ * (payloads are mapped and unmapped, 64 KiB socket reads stay on the heap)
+ * return that memory. Set only when the environment does not choose its own.
+ */
+export const REPLICA_GLIBC_TUNABLES = 'glibc.malloc.arena_max=1:glibc.malloc.mmap_threshold=131072';
+
+/** The environment a replica child gets: the layout's, plus the malloc settings unless it names its own. */
+export function replicaEnv(env: NodeJS.ProcessEnv | undefined): NodeJS.ProcessEnv {
+  const base = env ?? process.env;
+  return base.GLIBC_TUNABLES !== undefined ? base : { ...base, GLIBC_TUNABLES: REPLICA_GLIBC_TUNABLES };
+}
+
 const hostPort = (host: string, port: number): string => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
 
 /**
@@ -61,11 +91,12 @@ export class VolumeProcesses {
     const entry = this.record.replicas.find((r) => r.index === index);
     if (!entry) throw new Error(`replica ${index} of ${this.record.name} has no record`);
     const dir = replicaDir(this.layout.dataDir, this.record.name, index);
-    const args = [...this.layout.trireme.args, 'replica', '--dir', dir, '--listen', this.replicaAddress(entry.port)];
+    const node = this.layout.trireme.command === process.execPath ? REPLICA_NODE_FLAGS : [];
+    const args = [...node, ...this.layout.trireme.args, 'replica', '--dir', dir, '--listen', this.replicaAddress(entry.port)];
     // A fresh replica is created at the volume's size; an existing one keeps
     // the size its store holds (the controller resizes it when they differ).
     if (!existsSync(dir) || readdirSync(dir).length === 0) args.push('--size', String(this.record.sizeBytes));
-    return { command: this.layout.trireme.command, args, env: this.layout.env, logFile: join(volumeDir(this.layout.dataDir, this.record.name), 'logs', `replica-${index}.log`) };
+    return { command: this.layout.trireme.command, args, env: replicaEnv(this.layout.env), logFile: join(volumeDir(this.layout.dataDir, this.record.name), 'logs', `replica-${index}.log`) };
   }
 
   private controllerSpec(): ChildSpec {

@@ -1,5 +1,6 @@
 import type { V1Deployment, V1Secret, V1Service } from '@kubernetes/client-node';
 import { CRD, LABELS, PORTS, chapSecretName, controllerName, replicaAddress, replicaName, volumeLabels } from './names';
+import { REPLICA_GLIBC_TUNABLES, REPLICA_NODE_FLAGS } from '../volume-processes';
 import type { TriremeVolume } from './types';
 
 /** What every per-volume workload is built from; comes from the CSI controller's flags and environment. */
@@ -121,7 +122,7 @@ export function controllerDeployment(volume: TriremeVolume, s: WorkloadSettings)
  * Which case applies is known only on the node, hence the shell test.
  */
 export function replicaCommand(volumeId: string, index: number, sizeBytes: number): string[] {
-  const serve = ['node', '/app/deploy/entrypoint.js', 'replica', 'serve', '--dir', '/data', '--listen', `0.0.0.0:${PORTS.replica}`, '--volume-id', volumeId, '--replica-id', `r${index}`];
+  const serve = ['node', ...REPLICA_NODE_FLAGS, '/app/deploy/entrypoint.js', 'replica', 'serve', '--dir', '/data', '--listen', `0.0.0.0:${PORTS.replica}`, '--volume-id', volumeId, '--replica-id', `r${index}`];
   return ['/bin/sh', '-c', `if [ -z "$(ls -A /data)" ]; then exec "$@" --size ${sizeBytes}; else exec "$@"; fi`, 'trireme-replica', ...serve];
 }
 
@@ -163,6 +164,8 @@ export function replicaDeployment(volume: TriremeVolume, index: number, node: st
               image: s.image,
               ...(s.imagePullPolicy ? { imagePullPolicy: s.imagePullPolicy } : {}),
               command: replicaCommand(id, index, volume.spec.sizeBytes),
+              // The replica's malloc settings, as the local orchestrator gives its children (volume-processes.ts).
+              env: [{ name: 'GLIBC_TUNABLES', value: REPLICA_GLIBC_TUNABLES }],
               ports: [{ name: 'data', containerPort: PORTS.replica }],
               readinessProbe: { tcpSocket: { port: PORTS.replica as never }, periodSeconds: 5 },
               resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } },
