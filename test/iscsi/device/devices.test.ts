@@ -150,7 +150,7 @@ test('a read that misses the page cache moves the file device to the thread pool
 
 test('occasional reads from storage keep the file device synchronous', async () => {
   const path = join(dir, 'warmish.img');
-  // The default burst allowance (50 ms) absorbs one cold read.
+  // The default burst allowance (100 ms) absorbs one cold read.
   const device = await FileDevice.open(path, { size: SIZE, suspectMs: 0 });
   await device.write(0, Buffer.alloc(1024 * 1024, 6), { fua: true });
   execFileSync('dd', [`if=${path}`, 'iflag=nocache', 'count=0'], { stdio: 'ignore' });
