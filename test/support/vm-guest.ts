@@ -48,8 +48,10 @@ async function ensureBuilt(): Promise<{ kernel: string; initrd: string }> {
     'set -e',
     '[ "$(cat "$2/../base.stamp" 2>/dev/null)" = "$4" ] && [ -s "$2/vmlinuz" ] && [ -s "$2/initramfs.cpio.gz" ] ||',
     '  { VMI_WORK="$2" "$1" build >&2 && echo "$4" > "$2/../base.stamp"; }',
-    '[ "$(cat "$3/../overlay.stamp" 2>/dev/null)" = "$5" ] && [ -s "$3/initrd.gz" ] ||',
-    '  { "$6" "$2" "$3" && echo "$5" > "$3/../overlay.stamp"; }',
+    // The overlay is rebuilt with the base too: run.sh's build.stamp names its kernel and packages.
+    'stamp="$5-$(cksum < "$2/build.stamp")"',
+    '[ "$(cat "$3/../overlay.stamp" 2>/dev/null)" = "$stamp" ] && [ -s "$3/initrd.gz" ] ||',
+    '  { "$6" "$2" "$3" && echo "$stamp" > "$3/../overlay.stamp"; }',
   ].join('\n');
   try {
     await run('flock', [join(WORK, 'build.lock'), 'bash', '-c', script, 'build', VM_HARNESS, base, overlay, baseStamp, overlayStamp, join(GUEST_DIR, 'build-overlay.sh')], {
