@@ -184,6 +184,7 @@ test('the CSI node plugin stages, publishes and unstages Trireme volumes through
   for (const s of started) if (s.status === 'rejected') throw s.reason;
   const [guest, guarded, controller] = started.map((s) => (s as PromiseFulfilledResult<unknown>).value) as [VmGuest, TriremeTarget, CsiTestClient];
   const rig = await startNodePlugin(dir, guest, cleanups);
+  t.diagnostic(`guest (${guest.accel}) booted in ${guest.bootMs} ms`);
   t.after(() => t.diagnostic(`node calls: ${rig.timings.join(', ')}`));
 
   await t.test('Probe: iscsiadm, blkid and mount answer in the guest', async () => {

@@ -90,6 +90,10 @@ async function accelerator(kernel: string): Promise<'kvm' | 'tcg'> {
 }
 
 export interface VmGuest {
+  /** How qemu runs the guest: kvm, or tcg emulation where KVM does not work. */
+  readonly accel: 'kvm' | 'tcg';
+  /** From qemu's start to the agent's first answer. */
+  readonly bootMs: number;
   /** Runs commands inside the guest: the node plugin's HostExecutor. */
   readonly executor: VmExecutor;
   /** The guest's serial console so far, for failure messages. */
@@ -164,8 +168,9 @@ export async function bootVmGuest(logger: Logger, options: { bootTimeoutMs?: num
     await Promise.race([ready, timeout]).finally(() => timer.abort());
     const executor = new VmExecutor(port, logger);
     await executor.run('true', [], { timeoutMs: 10_000 });
-    logger.info({ accel, bootMs: Date.now() - started }, 'vm guest up');
-    return { executor, console: () => tail.toString(), state: () => guestState(executor), stop };
+    const bootMs = Date.now() - started;
+    logger.info({ accel, bootMs }, 'vm guest up');
+    return { accel, bootMs, executor, console: () => tail.toString(), state: () => guestState(executor), stop };
   } catch (err) {
     await stop();
     throw new Error(`VM guest (accel ${accel}) did not start: ${(err as Error).message}\n${tail.toString()}`, { cause: err });
