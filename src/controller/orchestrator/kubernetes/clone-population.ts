@@ -3,7 +3,7 @@ import type { Logger } from '../../../common/logger';
 import { ReplicaControlClient } from '../../../replica/client/control-client';
 import { OrchestratorError } from '../../csi/orchestrator';
 import { populateClone, resetCloneTargets } from '../clone';
-import { retryOnConflict, type KubeClient } from './kube-client';
+import { isNotFound, retryOnConflict, type KubeClient } from './kube-client';
 import { replicaAddress } from './names';
 import { isPopulating, type TriremeVolume } from './types';
 import type { VolumeControlClient } from './volume-control-client';
@@ -43,22 +43,25 @@ export async function populate(deps: PopulationDeps, volume: TriremeVolume): Pro
   if (!clone || !isPopulating(volume)) return volume;
   const id = volume.metadata.name;
   const logger = deps.logger.child({ volume: id });
+  const gone = new OrchestratorError(clone.kind === 'snapshot' ? 'ERR_SNAPSHOT_NOT_FOUND' : 'ERR_VOLUME_NOT_FOUND', `source ${clone.kind} ${clone.sourceId} no longer exists`);
+  const from = await deps.kube.getVolume(clone.volume).catch((err: unknown) => (isNotFound(err) ? undefined : Promise.reject(unavailable('the Kubernetes API', err))));
+  if (!from || from.metadata.deletionTimestamp) throw gone;
   const source = deps.control(clone.volume);
   const snapshots = await source.listSnapshots().catch((err: unknown) => Promise.reject(unavailable(`the controller of source volume ${clone.volume}`, err)));
   if (!snapshots.some((s) => s.name === clone.snapshot)) {
-    if (clone.kind === 'snapshot') throw new OrchestratorError('ERR_SNAPSHOT_NOT_FOUND', `snapshot ${clone.sourceId} no longer exists`);
+    if (clone.kind === 'snapshot') throw gone;
     await source.createSnapshot(clone.snapshot).catch((err: unknown) => {
       if (errorCode(err) !== 'ERR_ALREADY_EXISTS') throw unavailable(`a snapshot of ${clone.volume}`, err);
     });
   }
   // Only RW replicas hold every write up to the snapshot (DESIGN.md invariant 7); a rebuilding one may not.
   const view = await source.status(3000).catch((err: unknown) => Promise.reject(unavailable(`the controller of source volume ${clone.volume}`, err)));
-  const from = view.replicas.filter((r) => r.mode === 'RW').map((r) => deps.resolve(r.address));
-  if (from.length === 0) throw new OrchestratorError('ERR_ORCHESTRATOR_UNAVAILABLE', `source volume ${clone.volume} has no replica in RW mode to copy from`);
+  const holders = view.replicas.filter((r) => r.mode === 'RW').map((r) => deps.resolve(r.address));
+  if (holders.length === 0) throw new OrchestratorError('ERR_ORCHESTRATOR_UNAVAILABLE', `source volume ${clone.volume} has no replica in RW mode to copy from`);
   const targets = volume.spec.replicas.map((r) => deps.resolve(replicaAddress(id, r.index, deps.kube.namespace)));
   await waitReachable(targets, deps.reachableTimeoutMs);
   await resetCloneTargets(targets, logger);
-  await populateClone({ volume: clone.volume, snapshot: clone.snapshot, replicas: from }, targets, logger);
+  await populateClone({ volume: clone.volume, snapshot: clone.snapshot, replicas: holders }, targets, logger);
   if (clone.kind === 'volume') await dropSnapshot(source, clone.snapshot);
   const ready = await retryOnConflict(
     () => deps.kube.getVolume(id),

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { TriremeError } from '../../../common/errors';
+import { TriremeError, errorCode } from '../../../common/errors';
 import type { Logger } from '../../../common/logger';
 import {
   OrchestratorError,
@@ -152,11 +152,21 @@ export class KubernetesOrchestrator implements Orchestrator {
     if (made.spec.chap) await createIfAbsent(() => this.kube.createSecret(chapSecret(made, randomBytes(12).toString('base64url'), this.options.settings)));
     await ensureWorkloads(this.kube, volume, this.options.settings);
     if (isPopulating(volume)) {
-      volume = await populate(this.population, volume);
+      volume = await populate(this.population, volume).catch(async (err: unknown) => {
+        // The source is gone: this clone can never be whole, and nothing refers to it yet. Remove it rather than keep its pods.
+        if (errorCode(err) === 'ERR_SNAPSHOT_NOT_FOUND' || errorCode(err) === 'ERR_VOLUME_NOT_FOUND') await this.abandon(made);
+        throw err;
+      });
       await ensureWorkloads(this.kube, volume, this.options.settings);
     }
     this.options.logger.info({ volume: id, name, sizeBytes: size, nodes: volume.spec.replicas.map((r) => r.node), source: volume.spec.clone?.sourceId }, 'volume created');
     return this.toVolume(volume);
+  }
+
+  private async abandon(volume: TriremeVolume): Promise<void> {
+    this.options.logger.warn({ volume: volume.metadata.name, source: volume.spec.clone?.sourceId }, 'clone source gone: removing the unfinished clone');
+    await this.kube.deleteVolume(volume.metadata.name).catch((err: unknown) => (isNotFound(err) ? undefined : Promise.reject(unavailable(err))));
+    await finalizeVolume(this.kube, volume);
   }
 
   /**

@@ -171,6 +171,25 @@ describe('Reconciler and a clone still being copied', () => {
     assert.equal(h.api.list('apps', 'deployments', NS).filter((d) => d.metadata.name.startsWith(CLONE)).length, 0);
   });
 
+  test('a retried clone whose source snapshot was deleted meanwhile is NOT_FOUND and removed, pods and all', async () => {
+    const id = 'pvc-5005cafe-0000-4000-8000-000000000004';
+    h.api.put('trireme.io', 'triremevolumes', NS, {
+      apiVersion: 'trireme.io/v1alpha1',
+      kind: 'TriremeVolume',
+      metadata: { name: id, finalizers: ['trireme.io/cleanup'] },
+      spec: {
+        csiName: id, sizeBytes: GiB, replicaCount: 1, fsType: 'ext4', chap: false, iqn: `iqn.2026-11.io.trireme:${id}`,
+        replicas: [{ index: 0, node: 'pi-3' }], nextReplicaIndex: 1,
+        clone: { kind: 'snapshot', sourceId: `${SRC}@gone`, volume: SRC, snapshot: 'gone' },
+      },
+    });
+    const params = { replicaCount: 1, fsType: 'ext4' as const, chap: false };
+    await assert.rejects(h.orchestrator.createVolume(id, GiB, params, { kind: 'snapshot', snapshotId: `${SRC}@gone` }), { code: 'ERR_SNAPSHOT_NOT_FOUND' });
+    assert.equal(h.api.get('trireme.io', 'triremevolumes', NS, id), undefined);
+    assert.equal(h.api.list('apps', 'deployments', NS).filter((d) => d.metadata.name.startsWith(id)).length, 0);
+    assert.equal(h.api.list('', 'services', NS).filter((d) => d.metadata.name.startsWith(id)).length, 0);
+  });
+
   test('DeleteVolume of a clone still being copied deletes its snapshot on the source as well', async () => {
     const source = h.controls.get(`${SRC}-ctl.${NS}.svc:9500`);
     const id = 'pvc-5005cafe-0000-4000-8000-000000000003';
