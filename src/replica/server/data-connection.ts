@@ -37,6 +37,7 @@ interface Reply {
 const EMPTY = Buffer.alloc(0);
 const OK: Reply = { status: Status.Ok };
 const okReply = (): Reply => OK;
+const readReply = (payload: Buffer): Reply => ({ status: Status.Ok, payload });
 
 /** Free payload buffers one connection keeps for reuse (eight 1 MiB writes), dropped after a quiet interval. */
 const POOL_FREE_BYTES = 8 * 1024 * 1024;
@@ -202,7 +203,21 @@ export class DataConnection {
     return reply;
   }
 
-  private async serve(frame: Frame): Promise<Reply> {
+  /**
+   * Serves one request. Not an async function: on the write and read paths
+   * the store's own promise, plus one then(), is the whole cost; anything the
+   * store throws synchronously becomes a rejection all the same.
+   */
+  private serve(frame: Frame): Promise<Reply> {
+    try {
+      const reply = this.serveNow(frame);
+      return reply instanceof Promise ? reply : Promise.resolve(reply);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  }
+
+  private serveNow(frame: Frame): Reply | Promise<Reply> {
     const store = this.ctx.store;
     if (!payloadCrcMatches(frame, frame.payload)) return { status: Status.ChecksumMismatch };
     if (frame.opcode === Opcode.Hello) return this.hello(frame);
@@ -213,16 +228,14 @@ export class DataConnection {
         if (frame.payload.length === 0 || frame.length !== frame.payload.length) return { status: Status.BadRequest };
         return store.write(frame.epoch, frame.seq, frame.offset, frame.payload, (frame.flags & FLAG_FUA) !== 0).then(okReply);
       case Opcode.Unmap:
-        await store.unmap(frame.epoch, frame.seq, frame.offset, frame.length);
-        return OK;
+        return store.unmap(frame.epoch, frame.seq, frame.offset, frame.length).then(okReply);
       case Opcode.Flush:
-        await store.flush(frame.epoch);
-        return OK;
+        return store.flush(frame.epoch).then(okReply);
       case Opcode.Read:
         if (frame.length > this.limits.maxPayload) return { status: Status.BadRequest, payload: Buffer.from('read larger than the frame limit') };
         if (frame.epoch < this.ctx.epoch) return { status: Status.StaleEpoch, epoch: this.ctx.epoch };
         // An optional payload names a snapshot to read from instead of the head.
-        return { status: Status.Ok, payload: await store.read(frame.offset, frame.length, frame.payload.length > 0 ? frame.payload.toString('utf8') : undefined) };
+        return store.read(frame.offset, frame.length, frame.payload.length > 0 ? frame.payload.toString('utf8') : undefined).then(readReply);
     }
     return { status: Status.BadRequest };
   }
