@@ -103,4 +103,27 @@ describe('Kubernetes orchestrator over a real volume engine and management API',
     assert.deepEqual(cr().status?.replicas?.map((x) => `${x.index}@${x.node} ${x.mode}`), ['0@pi-1 RW', '2@pi-3 RW', '3@pi-4 RW']);
     await r.stop();
   });
+
+  test('a node NotReady past the grace: its replica, out of the write set, is replaced and rebuilt by the engine', async () => {
+    const client = new ManagementClient(`127.0.0.1:${port}`);
+    h.api.put('', 'nodes', '', node('pi-5'));
+    const lost = `${ID}-r2.${NS}.svc:9700`;
+    links.get(lost)!.down = true;
+    // The kubelet on pi-3 stopped reporting ten minutes ago; the grace is five.
+    const since = new Date(Date.now() - 10 * 60_000).toISOString();
+    h.api.put('', 'nodes', '', { ...node('pi-3', false), status: { conditions: [{ type: 'Ready', status: 'Unknown', lastTransitionTime: since }] } });
+    await host?.write(128 * 1024, Buffer.alloc(64 * 1024, 0x6b));
+    await eventually(async () => (await client.status()).replicas.find((x) => x.address === lost)?.mode !== 'RW', 20_000);
+    await h.newReconciler(60_000, { replicaNodeGraceMs: 5 * 60_000 }).reconcileAll();
+    assert.deepEqual(cr().spec.replicas.map((x) => `${x.index}@${x.node}`), ['0@pi-1', '3@pi-4', '4@pi-5']);
+    const added = `${ID}-r4.${NS}.svc:9700`;
+    await eventually(async () => {
+      const s = await client.status();
+      return s.state === 'healthy' && s.replicas.some((x) => x.address === added && x.mode === 'RW');
+    }, 20_000);
+    assert.ok(!(await client.status()).replicas.some((x) => x.address === lost), 'the replica on the NotReady node left the volume');
+    assert.deepEqual(await host?.read(0, 64 * 1024), Buffer.alloc(64 * 1024, 0x5a));
+    assert.deepEqual(await host?.read(128 * 1024, 64 * 1024), Buffer.alloc(64 * 1024, 0x6b));
+    client.close();
+  });
 });
