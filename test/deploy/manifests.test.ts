@@ -78,6 +78,11 @@ describe('deploy/ manifests against the Kubernetes 1.34 OpenAPI schemas (offline
     await validate(sample as unknown as Manifest, 'orchestrator');
     assert.notDeepEqual(validateAgainstCrd(crd, { ...sample, spec: { ...sample.spec, fsType: 'btrfs' } }), [], 'the CRD schema rejects a bad fsType');
     assert.notDeepEqual(validateAgainstCrd(crd, { ...sample, spec: { ...sample.spec, replicaCount: 6 } }), []);
+    // A clone: its source record in the spec, its phase in status.
+    const clone = { kind: 'volume' as const, sourceId: 'pvc-src', volume: 'pvc-src', snapshot: 'clone-for-pvc-0a1b2c3d-0000-4000-8000-000000000001' };
+    assert.deepEqual(validateAgainstCrd(crd, { ...sample, spec: { ...sample.spec, clone }, status: { ...sample.status, phase: 'Populating' } }), []);
+    assert.notDeepEqual(validateAgainstCrd(crd, { ...sample, spec: { ...sample.spec, clone: { ...clone, kind: 'pvc' } } }), [], 'the CRD schema rejects an unknown clone kind');
+    assert.notDeepEqual(validateAgainstCrd(crd, { ...sample, status: { ...sample.status, phase: 'Copying' } }), []);
   });
 
   test('a broken manifest is caught (the validators are not vacuous)', async () => {
