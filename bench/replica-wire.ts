@@ -8,13 +8,14 @@
  * process (user + system from /proc/PID/stat): on a shared machine CPU time
  * per operation is steadier than throughput.
  *
- *   node dist/bench/replica-wire.js [--seconds N] [--store memory|disk|both]
+ *   node dist/bench/replica-wire.js [--seconds N] [--store memory|disk|both] [--plain-replica]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ReplicaClient } from '../src/replica/client/replica-client';
+import { REPLICA_NODE_FLAGS, replicaEnv } from '../src/controller/orchestrator/volume-processes';
 import { TRIREME_ENTRY } from './lib/trireme-cli';
 
 const SIZE = 1024 * 1024 * 1024;
@@ -26,9 +27,11 @@ function arg(name: string, fallback: string): string {
 
 async function startServer(store: 'memory' | 'disk', dir: string): Promise<{ child: ChildProcess; port: number }> {
   const storeArgs = store === 'memory' ? ['--memory'] : ['--dir', join(dir, 'replica')];
-  const child = spawn(process.execPath, [TRIREME_ENTRY, 'replica', ...storeArgs, '--size', String(SIZE), '--listen', '127.0.0.1:0'], {
+  // As the orchestrators start a replica (node flags, malloc settings); --plain-replica: without them, for comparison.
+  const plain = process.argv.includes('--plain-replica');
+  const child = spawn(process.execPath, [...(plain ? [] : REPLICA_NODE_FLAGS), TRIREME_ENTRY, 'replica', ...storeArgs, '--size', String(SIZE), '--listen', '127.0.0.1:0'], {
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, TRIREME_LOG_LEVEL: 'warn' },
+    env: { ...(plain ? process.env : replicaEnv(process.env)), TRIREME_LOG_LEVEL: 'warn' },
   });
   const port = await new Promise<number>((ok, fail) => {
     let out = '';
