@@ -20,6 +20,8 @@ const SUSPECT_MS = 0.2;
 const STALL_MS = 100;
 /** How long the device stays on the thread pool once the disk was found in the path. */
 const ASYNC_HOLD_MS = 500;
+/** Longest hold, reached by doubling while holds follow each other closely. */
+const MAX_HOLD_MS = 30_000;
 /**
  * Share of wall time the event loop may spend in synchronous reads from
  * storage. A miss blocks every session for about a millisecond; the pool
@@ -42,6 +44,8 @@ export interface FileDeviceOptions {
   stallMs?: number;
   /** Time (ms) synchronous calls may spend reading from storage in one burst before the pool takes over. */
   blockedBurstMs?: number;
+  /** First stay (ms) on the thread pool after the disk got in the way. */
+  asyncHoldMs?: number;
 }
 
 /** Blocks this process has read from storage (getrusage ru_inblock): grows only on page-cache misses. */
@@ -61,18 +65,25 @@ const diskReads = (): number => process.resourceUsage().fsRead;
  * read first). Occasional misses are cheap next to the handoff saved on every
  * hit, so their time goes into a leaky bucket that drains at BLOCKED_SHARE of
  * wall time; once it overflows, or one call stalls outright, every request
- * goes to the pool for ASYNC_HOLD_MS. A cold disk then costs the other
+ * goes to the pool for a hold period. A hold that follows the previous one
+ * within its own length lasts twice as long (up to MAX_HOLD_MS), so a disk
+ * that keeps stalling synchronous calls (sustained writeback throttling) is
+ * probed ever more rarely. A cold disk then costs the other
  * sessions a bounded share of the loop, not one blocking call per request.
  */
 class SyncGate {
   private asyncUntil = 0;
+  private holdMs: number;
+  private lastHoldEnd = Number.NEGATIVE_INFINITY;
   private lastDiskReads = diskReads();
   private blockedMs = 0;
   private blockedAt = 0;
   syncOps = 0;
   asyncOps = 0;
 
-  constructor(private readonly limits: { maxBytes: number; suspectMs: number; stallMs: number; burstMs: number }) {}
+  constructor(private readonly limits: { maxBytes: number; suspectMs: number; stallMs: number; burstMs: number; holdMs: number }) {
+    this.holdMs = limits.holdMs;
+  }
 
   allows(length: number): boolean {
     let sync = length <= this.limits.maxBytes;
@@ -104,7 +115,9 @@ class SyncGate {
     }
     this.lastDiskReads = reads;
     if (hold) {
-      this.asyncUntil = now + ASYNC_HOLD_MS;
+      this.holdMs = now - this.lastHoldEnd < this.holdMs ? Math.min(this.holdMs * 2, MAX_HOLD_MS) : this.limits.holdMs;
+      this.asyncUntil = now + this.holdMs;
+      this.lastHoldEnd = this.asyncUntil;
       this.blockedMs = 0;
     }
   }
@@ -155,6 +168,7 @@ export class FileDevice implements BlockDevice {
         suspectMs: options.suspectMs ?? SUSPECT_MS,
         stallMs: options.stallMs ?? STALL_MS,
         burstMs: options.blockedBurstMs ?? BLOCKED_BURST_MS,
+        holdMs: options.asyncHoldMs ?? ASYNC_HOLD_MS,
       });
       return new FileDevice(path, handle, size, blockSize, gate);
     } catch (err) {

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { BlockDevice } from '../../../src/iscsi/block-device';
 import { FileDevice } from '../../../src/iscsi/device/file-device';
 import { MemoryDevice } from '../../../src/iscsi/device/memory-device';
@@ -156,6 +157,23 @@ test('occasional reads from storage keep the file device synchronous', async () 
   execFileSync('dd', [`if=${path}`, 'iflag=nocache', 'count=0'], { stdio: 'ignore' });
   assert.deepEqual(await device.read(512 * 1024, 4096), Buffer.alloc(4096, 6));
   assert.deepEqual(await device.read(8192, 4096), Buffer.alloc(4096, 6));
+  assert.deepEqual(device.ioCounts(), { sync: 2, async: 1 });
+  await device.close();
+});
+
+test('holds in quick succession grow: a disk that keeps stalling is probed ever more rarely', async () => {
+  // Every synchronous call counts as stalled; holds start at 400 ms. Each sleep ends 40 ms after the
+  // point that matters and leaves 360 ms for a late timer on a busy machine.
+  const device = await FileDevice.open(join(dir, 'backoff.img'), { size: SIZE, stallMs: -1, asyncHoldMs: 400 });
+  await device.read(0, 4096);
+  await sleep(440);
+  // The first hold is over: this call runs synchronously, stalls again within 400 ms of the
+  // hold's end, and so starts a hold of 800 ms.
+  await device.read(0, 4096);
+  assert.deepEqual(device.ioCounts(), { sync: 2, async: 0 });
+  await sleep(440);
+  // A 400 ms hold would be over by now; the doubled one is not.
+  await device.read(0, 4096);
   assert.deepEqual(device.ioCounts(), { sync: 2, async: 1 });
   await device.close();
 });
