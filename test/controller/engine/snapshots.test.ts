@@ -26,6 +26,31 @@ describe('snapshots (invariant 7)', () => {
     await world.run(engine.close());
   });
 
+  test('writes held behind two snapshot barriers take their seqs in the order they arrived', async () => {
+    // Regression: a write released by the first barrier must be stamped before
+    // the second barrier closes the gate again, or a later write to the same
+    // block gets a lower seq and the older data wins on every replica.
+    const world = new World(23, 3, 32, [1, 30]);
+    const engine = await world.open();
+    const first = engine.snapshots.create('s1');
+    const a = engine.write(0, pattern(1, 0));
+    const second = engine.snapshots.create('s2');
+    const b = engine.write(0, pattern(2, 0));
+    const c = engine.write(B, pattern(3, 1));
+    await world.run(Promise.all([first, a, second, b, c]));
+    const [s1, s2] = [await first, await second];
+    assert.ok(s1.seq < s2.seq, `s1 at ${s1.seq} is cut before s2 at ${s2.seq}`);
+    for (const r of world.replicas) {
+      assert.deepEqual(r.read(0, B), pattern(2, 0), `${r.id}: the write that arrived last wins`);
+      assert.deepEqual(r.read(0, B, 's2'), pattern(1, 0), `${r.id}: s2 holds the write that arrived before it`);
+      assert.deepEqual(r.read(B, B), pattern(3, 1));
+    }
+    for (const link of world.linksOf(engine)) {
+      assert.deepEqual(link.sentSeqs, [...link.sentSeqs].sort((x, y) => x - y), `${link.id} saw seqs in order`);
+    }
+    await world.run(engine.close());
+  });
+
   test('list, duplicate and delete', async () => {
     const world = new World(22, 3);
     const engine = await world.open();
