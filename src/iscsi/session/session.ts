@@ -12,6 +12,7 @@ import { commandClass, type TransportMetrics } from './metrics';
 import { responsePdus, type PendingPdu } from './responses';
 import type { SessionChannel, SessionHooks, SessionView, Task, TargetEntry } from './session-types';
 import { WriteCollector } from './scsi-task';
+import { StartQueue } from './start-queue';
 import { TaskAbort } from './task-abort';
 import { taskManagement } from './task-management';
 import { TextExchange } from './text-exchange';
@@ -42,14 +43,7 @@ export class IscsiSession implements SessionView {
   readonly type: 'normal' | 'discovery';
   private nextTtt = 1;
   private ended = false;
-  /**
-   * Commands start in CmdSN order, each only once the connection's queued
-   * output is under budget: a peer that stops reading cannot make the target
-   * read data for every command in the window into memory. Commands wait
-   * here only while output is over budget; otherwise they start at once.
-   */
-  private readonly startQueue: Task[] = [];
-  private startWaiting = false;
+  private readonly starts: StartQueue;
   private readonly text = new TextExchange();
   /** Bytes of write buffers allocated for admitted commands not yet finished. */
   admittedBytes = 0;
@@ -68,6 +62,7 @@ export class IscsiSession implements SessionView {
     readonly metrics: TransportMetrics,
   ) {
     this.window = new CmdSnWindow(initialCmdSN, COMMAND_WINDOW);
+    this.starts = new StartQueue(channel, (task) => this.start(task), logger);
     this.type = target ? 'normal' : 'discovery';
     target?.scsi.nexusAdded(nexus);
   }
@@ -221,31 +216,7 @@ export class IscsiSession implements SessionView {
   }
 
   private execute(task: Task): void {
-    if (this.startQueue.length === 0 && this.channel.writableNow) {
-      this.start(task);
-      return;
-    }
-    this.startQueue.push(task);
-    this.drainStarts();
-  }
-
-  /** Starts queued commands in order while output stays under budget; waits for the channel otherwise. */
-  private drainStarts(): void {
-    if (this.startWaiting) return;
-    while (this.startQueue.length > 0) {
-      if (!this.channel.writableNow) {
-        this.startWaiting = true;
-        this.channel.writable().then(
-          () => {
-            this.startWaiting = false;
-            this.drainStarts();
-          },
-          (err: unknown) => this.logger.error({ err }, 'commands could not start'),
-        );
-        return;
-      }
-      this.start(this.startQueue.shift() as Task);
-    }
+    this.starts.push(task);
   }
 
   private start(task: Task): void {
