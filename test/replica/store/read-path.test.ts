@@ -54,3 +54,50 @@ test('a checkpoint of index chunks of another size is refused with a clear reaso
   await assert.rejects(again.read(5 * BLOCK_SIZE, BLOCK_SIZE), { code: 'ERR_CORRUPT' });
   await again.close();
 });
+
+test('a multi-block read fetches blocks lying in order in one segment with one pread, across records', async (t) => {
+  const s = await open(mk(), { size: 64 * MiB, segmentSize: MiB });
+  const img = new Map<number, number>();
+  let seq = 0;
+  const write = async (lba: number, blocks = 1): Promise<void> => {
+    seq++;
+    await s.write(0, seq, lba * BLOCK_SIZE, pattern(seq, lba, blocks));
+    for (let i = 0; i < blocks; i++) img.set(lba + i, seq);
+  };
+  // 64 sequential 4k writes: 64 records back to back, one header apart.
+  for (let lba = 0; lba < 64; lba++) await write(lba);
+  // Written backwards: in the log, the higher block comes first.
+  for (let lba = 199; lba >= 100; lba--) await write(lba);
+  // Every other block, then the rest: a gap of one slot between neighbours, then across segments.
+  for (let lba = 300; lba < 800; lba += 2) await write(lba);
+  for (let lba = 301; lba < 800; lba += 2) await write(lba, 1);
+  await write(900, 40);
+  await s.unmap(0, ++seq, 910 * BLOCK_SIZE, 5 * BLOCK_SIZE);
+  for (let i = 910; i < 915; i++) img.delete(i);
+  const expect = (lba: number, n: number): Buffer => {
+    const out = Buffer.alloc(n * BLOCK_SIZE);
+    for (let i = 0; i < n; i++) {
+      const tag = img.get(lba + i);
+      if (tag !== undefined) pattern(tag, lba + i).copy(out, i * BLOCK_SIZE);
+    }
+    return out;
+  };
+  // A counting wrapper around the real fs.read (every read still reaches the file): the only way to see how many preads a read makes.
+  const fs = await import('node:fs');
+  let calls = 0;
+  const real = fs.default.read;
+  t.mock.method(fs.default, 'read', function counted(this: unknown, ...args: unknown[]) {
+    calls++;
+    return (real as (...a: unknown[]) => unknown).apply(this, args);
+  });
+  assert.ok((await s.read(0, 64 * BLOCK_SIZE)).equals(expect(0, 64)));
+  assert.equal(calls, 1, '64 adjacent 4k records, one pread');
+  calls = 0;
+  assert.ok((await s.read(100 * BLOCK_SIZE, 100 * BLOCK_SIZE)).equals(expect(100, 100)));
+  assert.equal(calls, 100, 'blocks in reverse log order are not joined');
+  for (const [lba, n] of [[0, 256], [290, 520], [895, 30], [60, 300], [780, 140]]) {
+    assert.ok((await s.read(lba * BLOCK_SIZE, n * BLOCK_SIZE)).equals(expect(lba, n)), `${n} blocks at ${lba}`);
+  }
+  t.mock.restoreAll();
+  await s.close();
+});
