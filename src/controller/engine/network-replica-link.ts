@@ -1,7 +1,8 @@
 import { errorCode } from '../../common/errors';
 import type { Logger } from '../../common/logger';
 import { ReplicaControlClient } from '../../replica/client/control-client';
-import { ReplicaClient } from '../../replica/client/replica-client';
+import { ReplicaClient, type RequestDone } from '../../replica/client/replica-client';
+import { Opcode } from '../../replica/wire/protocol';
 import type { ImageExtent, LogRecord, SnapshotInfo } from '../../replica/store-types';
 import { LinkErrorCode, ReplicaLinkError, type EpochRun, type LinkErrorCodeValue, type ReplicaLink, type ReplicaLinkStatus } from './replica-link';
 
@@ -153,18 +154,29 @@ export class NetworkReplicaLink implements ReplicaLink {
     }
   }
 
-  write(epoch: number, seq: number, offset: number, data: Buffer, fua: boolean): Promise<void> {
+  /**
+   * Sends a mutation on the open data connection in the caller's turn, or
+   * through onData() while there is none. Writes, unmaps and flushes must all
+   * take the same path: one of them waiting a promise step while the next one
+   * went straight out would reach the replica out of seq order (a hole in its
+   * log if it crashed between the two).
+   */
+  private mutation(send: (c: ReplicaClient, done: RequestDone) => void): Promise<void> {
     const c = this.ready;
-    if (c === undefined || this.lost) return this.onData((client) => client.write(epoch, seq, offset, data, { fua }));
-    return new Promise((resolve, reject) => c.submitWrite(epoch, seq, offset, data, fua, (err) => (err ? reject(this.map(err)) : resolve())));
+    if (c === undefined || this.lost) return this.onData((client) => new Promise<void>((resolve, reject) => send(client, (err) => (err ? reject(err) : resolve()))));
+    return new Promise((resolve, reject) => send(c, (err) => (err ? reject(this.map(err)) : resolve())));
   }
 
-  async unmap(epoch: number, seq: number, offset: number, length: number): Promise<void> {
-    await this.onData((c) => c.unmap(epoch, seq, offset, length));
+  write(epoch: number, seq: number, offset: number, data: Buffer, fua: boolean): Promise<void> {
+    return this.mutation((c, done) => c.submitWrite(epoch, seq, offset, data, fua, done));
+  }
+
+  unmap(epoch: number, seq: number, offset: number, length: number): Promise<void> {
+    return this.mutation((c, done) => c.submit({ opcode: Opcode.Unmap, requestId: 0, epoch, seq, offset, length }, undefined, done));
   }
 
   flush(epoch: number): Promise<void> {
-    return this.onData((c) => c.flush(epoch));
+    return this.mutation((c, done) => c.submit({ opcode: Opcode.Flush, requestId: 0, epoch }, undefined, done));
   }
 
   read(offset: number, length: number, snapshot?: string): Promise<Buffer> {
