@@ -126,7 +126,7 @@ async function guestState(executor: VmExecutor): Promise<string> {
  * networking in which the guest reaches the host's loopback at 10.0.2.2, and
  * a host port forwarded to the agent. Resolves once the agent runs a command.
  */
-export async function bootVmGuest(logger: Logger, options: { bootTimeoutMs?: number; memoryMiB?: number } = {}): Promise<VmGuest> {
+export async function bootVmGuest(logger: Logger, options: { bootTimeoutMs?: number; memoryMiB?: number; lifetimeSeconds?: number } = {}): Promise<VmGuest> {
   const { kernel, initrd } = await ensureBuilt();
   const accel = await accelerator(kernel);
   const port = await freePort();
@@ -134,7 +134,17 @@ export async function bootVmGuest(logger: Logger, options: { bootTimeoutMs?: num
   args.push('-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-no-reboot', '-nodefaults', '-kernel', kernel, '-initrd', initrd);
   args.push('-append', `console=ttyS0 quiet panic=-1 trireme.agent_port=${AGENT_PORT}`);
   args.push('-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${port}-:${AGENT_PORT}`, '-device', 'virtio-net-pci,netdev=n0');
-  const qemu: ChildProcess = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // A VM left behind by a test process that was killed must not run on: timeout
+  // bounds its life, and its own process group lets stop() signal timeout and qemu together.
+  const lifetimeSeconds = String(options.lifetimeSeconds ?? 900);
+  const qemu: ChildProcess = spawn('timeout', ['-s', 'KILL', lifetimeSeconds, 'qemu-system-x86_64', ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const signal = (sig: NodeJS.Signals): void => {
+    try {
+      process.kill(-(qemu.pid as number), sig);
+    } catch {
+      // Already gone.
+    }
+  };
   const tail = new OutputTail();
   let text = '';
   let exited = false;
@@ -153,8 +163,8 @@ export async function bootVmGuest(logger: Logger, options: { bootTimeoutMs?: num
   });
   const stop = async (): Promise<void> => {
     if (exited) return;
-    qemu.kill('SIGTERM');
-    const timer = setTimeout(() => qemu.kill('SIGKILL'), 5_000);
+    signal('SIGTERM');
+    const timer = setTimeout(() => signal('SIGKILL'), 5_000);
     await gone;
     clearTimeout(timer);
   };
