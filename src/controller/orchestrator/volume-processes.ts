@@ -34,10 +34,12 @@ export function replicaDir(dataDir: string, volume: string, index: number): stri
  * semi-space under a write burst and never gives it back while idle; a 1 MiB
  * semi-space keeps that growth out of its resident memory. Scavenges get more
  * frequent, not longer: almost nothing a request allocates survives it.
+ * --expose-gc lets the replica run one full collection when it turns idle
+ * after work (src/replica/server/idle-collector.ts).
  * Only valid where the child is started as `node ... entry.js` (the CLI's own
  * invocation); the Kubernetes replica container passes the same flags.
  */
-export const REPLICA_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
+export const REPLICA_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--expose-gc'];
 
 /**
  * glibc malloc settings for a replica process (glibc tunables, read at exec).

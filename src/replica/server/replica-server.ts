@@ -4,6 +4,7 @@ import { startHttpEndpoint } from '../../common/http-endpoint';
 import type { ReplicaStore } from '../store-types';
 import { startControlServer } from './control-service';
 import { DataServer, type DataServerOptions } from './data-server';
+import { IdleCollector } from './idle-collector';
 import { ReplicaContext } from './replica-context';
 import { ServerMetrics } from './server-metrics';
 
@@ -59,6 +60,8 @@ export async function startReplicaServer(options: ReplicaServerOptions): Promise
         })
       : undefined;
     if (http) closers.push(() => http.close());
+    const idle = new IdleCollector({ logger, registry: options.registry });
+    closers.push(async () => idle.close());
     logger.info({ dataPort: dataServer.address.port, grpcPort: control.port, httpPort: http?.address.port, epoch: info.epoch, lastSeq: info.lastSeq }, 'replica serving');
     return {
       dataPort: dataServer.address.port,

@@ -1,0 +1,82 @@
+import { Counter, type Registry } from 'prom-client';
+import type { Logger } from '../../common/logger';
+
+export interface IdleCollectorOptions {
+  readonly logger: Logger;
+  readonly registry: Registry;
+  /** Length of one observation window. */
+  readonly windowMs?: number;
+  /** A window in which the process used less CPU than this share of one core counts as idle. */
+  readonly idleShare?: number;
+  /** The full collection to run; default: the `gc` global that `node --expose-gc` installs. */
+  readonly gc?: () => void;
+}
+
+const DEFAULT_WINDOW_MS = 5_000;
+const DEFAULT_IDLE_SHARE = 0.02;
+
+/**
+ * Runs one full garbage collection when the process turns idle after work.
+ *
+ * Write payloads and socket reads live in off-heap buffers that only a
+ * collection frees. After a burst V8 has no reason to collect again (an idle
+ * process allocates nothing), so the burst's dead buffers, often 10 MiB or
+ * more, stay resident for as long as the replica stays idle. One collection
+ * at the first idle window frees them; with the replica's malloc settings
+ * (volume-processes.ts) large buffers go straight back to the system.
+ *
+ * Idleness is the process's own CPU time (process.cpuUsage) over a window, so
+ * the data path carries no bookkeeping for it. The collection costs about as
+ * much as one major GC of a ~12 MiB heap (milliseconds) once per idle period;
+ * it never runs twice without work in between. Without `node --expose-gc`
+ * (a replica started by hand) there is nothing to call and the collector
+ * stays off.
+ */
+export class IdleCollector {
+  private readonly timer: NodeJS.Timeout | undefined;
+  private readonly collections: Counter;
+  private last = process.cpuUsage();
+  private workSinceCollection = false;
+  private settling = false;
+
+  constructor(options: IdleCollectorOptions) {
+    this.collections = new Counter({ name: 'trireme_replica_idle_collections_total', help: 'Full garbage collections run when the replica turned idle', registers: [options.registry] });
+    const gc = options.gc ?? (globalThis as { gc?: () => void }).gc;
+    if (typeof gc !== 'function') {
+      options.logger.debug('no gc() exposed (node --expose-gc): idle collections off');
+      return;
+    }
+    const windowMs = options.windowMs ?? DEFAULT_WINDOW_MS;
+    const idleMicros = windowMs * 1000 * (options.idleShare ?? DEFAULT_IDLE_SHARE);
+    this.timer = setInterval(() => this.check(gc, idleMicros, options.logger), windowMs);
+    this.timer.unref();
+  }
+
+  private check(gc: () => void, idleMicros: number, logger: Logger): void {
+    const used = process.cpuUsage(this.last);
+    this.last = process.cpuUsage();
+    if (this.settling) {
+      // The window after a collection carries its background sweeping (freeing the buffers): not work.
+      this.settling = false;
+      return;
+    }
+    if (used.user + used.system >= idleMicros) {
+      this.workSinceCollection = true;
+      return;
+    }
+    if (!this.workSinceCollection) return;
+    this.workSinceCollection = false;
+    const before = process.memoryUsage();
+    gc();
+    const after = process.memoryUsage();
+    this.collections.inc();
+    logger.debug({ heapUsedBefore: before.heapUsed, heapUsedAfter: after.heapUsed, arrayBuffersBefore: before.arrayBuffers, arrayBuffersAfter: after.arrayBuffers }, 'idle collection');
+    // The collection's own CPU time must not count as work in the next window.
+    this.last = process.cpuUsage();
+    this.settling = true;
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+}
