@@ -59,13 +59,13 @@ export class IndexView {
     this.writable(lba >>> CHUNK_SHIFT).set(lba & CHUNK_MASK, hi, lo);
   }
 
-  /** Blocks lba .. lba+count-1 get (hi0 + j, lo): one write record's blocks (Chunk.setRun). */
-  setRun(lba: number, count: number, hi0: number, lo: number): void {
+  /** Blocks lba .. lba+count-1 get (hi0 + j * step, lo): one record's blocks (Chunk.setRun). */
+  setRun(lba: number, count: number, hi0: number, lo: number, step = 1): void {
     let j = 0;
     while (j < count) {
       const at = lba + j;
       const n = Math.min(count - j, CHUNK_BLOCKS - (at & CHUNK_MASK));
-      this.writable(at >>> CHUNK_SHIFT).setRun(at & CHUNK_MASK, n, hi0 + j, lo);
+      this.writable(at >>> CHUNK_SHIFT).setRun(at & CHUNK_MASK, n, hi0 + j * step, lo, step);
       j += n;
     }
   }

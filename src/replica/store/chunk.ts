@@ -145,17 +145,17 @@ export class Chunk {
   }
 
   /**
-   * Blocks i0 .. i0+count-1 get (hi0 + j, lo): the blocks of one write record, in
-   * order. The same result as count set() calls, but the entries after the run
+   * Blocks i0 .. i0+count-1 get (hi0 + j * step, lo): the blocks of one write record
+   * in order (step 1) or of one unmap (step 0). The same result as count set() calls, but the entries after the run
    * move once, not once per block (a 1 MiB write into a well-filled chunk would
    * otherwise shift tens of KiB 256 times).
    */
-  setRun(i0: number, count: number, hi0: number, lo: number): void {
+  setRun(i0: number, count: number, hi0: number, lo: number, step = 1): void {
     if (this.d || count < RUN_MIN) {
-      for (let j = 0; j < count; j++) this.set(i0 + j, hi0 + j, lo);
+      for (let j = 0; j < count; j++) this.set(i0 + j, hi0 + j * step, lo);
       return;
     }
-    if (this.form === Form.Narrow && !this.reservePalette(hi0, count, lo)) this.widen();
+    if (this.form === Form.Narrow && !this.reservePalette(hi0, step === 0 ? 1 : count, lo)) this.widen();
     let k0 = this.find(i0);
     if (k0 < 0) k0 = -k0 - 1;
     let k1 = this.find(i0 + count - 1);
@@ -164,14 +164,14 @@ export class Chunk {
     const added = count - (k1 - k0);
     if (this.form === Form.Wide && (this.n + added) * WIDE * 2 > DENSE_WORDS * 4) {
       this.densify();
-      for (let j = 0; j < count; j++) this.set(i0 + j, hi0 + j, lo);
+      for (let j = 0; j < count; j++) this.set(i0 + j, hi0 + j * step, lo);
       return;
     }
     this.persistedId = 0;
     if (added > 0) this.insertAt(k1, added);
     for (let j = 0; j < count; j++) {
-      if (this.form === Form.Narrow) this.putNarrow(k0 + j, i0 + j, this.paletteFind(hi0 + j), lo);
-      else this.putWide(k0 + j, i0 + j, hi0 + j, lo);
+      if (this.form === Form.Narrow) this.putNarrow(k0 + j, i0 + j, this.paletteFind(hi0 + j * step), lo);
+      else this.putWide(k0 + j, i0 + j, hi0 + j * step, lo);
     }
   }
 

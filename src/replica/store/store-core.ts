@@ -209,7 +209,13 @@ export class StoreCore {
       if (lba === chunkStart && chunkEnd === chunkStart + CHUNK_BLOCKS && this.allWin(chunkStart, r.seq)) {
         this.head.fillChunk(ci, hi, offset);
       } else {
-        for (let b = lba; b < chunkEnd; b++) if (this.wins(this.head.hi(b), this.head.lo(b), r.seq)) this.head.set(b, hi, offset);
+        let b = lba;
+        while (b < chunkEnd) {
+          let e = b;
+          while (e < chunkEnd && this.wins(this.head.hi(e), this.head.lo(e), r.seq)) e++;
+          if (e > b) this.head.setRun(b, e - b, hi, offset, 0);
+          b = e + 1;
+        }
       }
       lba = chunkEnd;
     }

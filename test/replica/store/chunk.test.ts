@@ -143,6 +143,12 @@ test('setRun gives the same entries as one set() per block, in every form', () =
         ref.set(i0, [packHi(seg, 0, false), lo]);
         continue;
       }
+      if (k % 5 === 1) {
+        // An unmap: every block of the run gets the same entry.
+        c.setRun(i0, count, packHi(seg, 0, true), lo, 0);
+        for (let j = 0; j < count; j++) ref.set(i0 + j, [packHi(seg, 0, true), lo]);
+        continue;
+      }
       c.setRun(i0, count, packHi(seg, b0, false), lo);
       for (let j = 0; j < count; j++) ref.set(i0 + j, [packHi(seg, b0 + j, false), lo]);
       if (k % 50 === 0) checkAll(c, ref, [0, 0], `seed ${seed} run ${k}`);
