@@ -158,6 +158,9 @@ test('CSI end to end on the standalone stack: create, stage, publish, write, sna
     assert.equal(mounts.length, 1, 'one bind mount at the target');
     assert.match(mounts[0].source, /^\/dev\/sd[a-z]+$/, `the published path is a mount of an iSCSI disk (${mounts[0].source})`);
     assert.equal(mounts[0].fsType, 'ext4');
+    const sessions = await sh('iscsiadm -m session');
+    const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    assert.match(sessions, new RegExp(`^tcp: \\[\\d+\\] ${escape(context.portal)},\\d+ ${escape(context.iqn)} `, 'm'), "a session to the volume's portal, as the guest reaches it");
     return { device: mounts[0].source, target };
   };
   const release = async (volume: CsiVolume, device: string): Promise<void> => {
