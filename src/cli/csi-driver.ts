@@ -2,7 +2,7 @@ import { identityService, startCsiServer, type RunningCsiServer, type ServiceSpe
 import type { Logger } from '../common/logger';
 import type { Registry } from '../common/metrics';
 import { controllerService, type Orchestrator } from '../controller/csi';
-import { createExecutor, IscsiAcquirer, nodeReadinessCheck, nodeService, type ExecutorMode } from '../node';
+import { createExecutor, IscsiAcquirer, nodeReadinessCheck, nodeService, type ExecutorMode, type HostExecutor } from '../node';
 import { VERSION } from './version';
 
 export interface CsiDriverOptions {
@@ -10,7 +10,14 @@ export interface CsiDriverOptions {
   /** Serves the controller service over this orchestrator when given. */
   readonly orchestrator?: Orchestrator;
   /** Serves the node service when given. */
-  readonly node?: { nodeId: string; executor: ExecutorMode; stateDir: string; maxVolumes: number; deviceTimeoutMs: number };
+  readonly node?: {
+    nodeId: string;
+    /** How host tools run: by mode name, or an executor of the caller's (a test's VM guest). */
+    executor: ExecutorMode | HostExecutor;
+    stateDir: string;
+    maxVolumes: number;
+    deviceTimeoutMs: number;
+  };
   readonly logger: Logger;
   readonly registry?: Registry;
 }
@@ -31,7 +38,8 @@ export async function startCsiDriver(options: CsiDriverOptions): Promise<Running
   }
   if (options.node) {
     const nodeLogger = logger.child({ component: 'node' });
-    const executor = createExecutor(options.node.executor, nodeLogger);
+    const given = options.node.executor;
+    const executor = typeof given === 'string' ? createExecutor(given, nodeLogger) : given;
     const acquirer = new IscsiAcquirer(executor, nodeLogger);
     node = nodeService({ ...options.node, maxVolumesPerNode: options.node.maxVolumes, executor, acquirer, logger: nodeLogger });
     readinessChecks.push({ name: 'host-tools', check: nodeReadinessCheck(executor, acquirer) });

@@ -6,12 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { identityService, startCsiServer } from '../../src/common/csi';
+import { startCsiDriver } from '../../src/cli/csi-driver';
 import { silentLogger } from '../../src/common/logger';
-import { controllerService } from '../../src/controller/csi';
 import { startStack, type Stack } from '../../src/controller/manager/standalone-stack';
 import { CsiLocalOrchestrator } from '../../src/controller/orchestrator';
-import { IscsiAcquirer, nodeReadinessCheck, nodeService, parseMountInfo, type MountEntry } from '../../src/node';
+import { parseMountInfo, type MountEntry } from '../../src/node';
 import { randomPortBase } from '../cli/stack-helpers';
 import { requireTools } from '../support/host-tools';
 import { TRIREME_ENTRY } from '../support/trireme-cli';
@@ -28,11 +27,9 @@ import { MiB, mountCapability } from './support/node-harness';
  * a qemu VM with the Linux kernel initiator, through its command agent: this
  * host's kernel has no iSCSI initiator, so the VM is the node.
  *
- * The driver is assembled in this process from the same parts as
- * src/cli/csi-driver.ts (identityService + controllerService over a
- * CsiLocalOrchestrator + nodeService on startCsiServer), because
- * startCsiDriver picks its executor by mode name (direct or nsenter) and the
- * node's executor here is the VM's agent.
+ * The driver is the one `trireme csi --mode all` runs (startCsiDriver), in
+ * this process so that its node service can be given the VM's agent as its
+ * executor where a pod would use nsenter.
  *
  * The stack listens on 127.0.0.1, which the guest reaches as 10.0.2.2 (qemu
  * user-mode networking). So the test, playing the CO, hands the node the
@@ -60,25 +57,13 @@ function diskUsage(path: string): number {
   return Number(execFileSync('du', ['-s', '--block-size=1', path], { encoding: 'utf8' }).split('\t')[0]);
 }
 
-/** The in-process driver: one socket, identity + controller + node, and a client on it. */
+/** The driver as `trireme csi --mode all` assembles it, with the VM guest as its executor, and a client on its socket. */
 async function startDriver(dir: string, guest: VmGuest, stack: Stack, cleanups: Array<() => unknown>): Promise<CsiTestClient> {
-  const logger = silentLogger();
-  const orchestrator = new CsiLocalOrchestrator(stack.orchestrator);
-  const acquirer = new IscsiAcquirer(guest.executor, logger);
-  const server = await startCsiServer({
+  const server = await startCsiDriver({
     endpoint: `unix://${join(dir, 'csi.sock')}`,
-    identity: identityService({
-      version: '0.0.0-test',
-      controllerService: true,
-      readinessChecks: [
-        { name: 'orchestrator', check: () => orchestrator.ready() },
-        { name: 'host-tools', check: nodeReadinessCheck(guest.executor, acquirer) },
-      ],
-      logger,
-    }),
-    controller: controllerService(orchestrator),
-    node: nodeService({ nodeId: 'vm-node', maxVolumesPerNode: 0, executor: guest.executor, acquirer, stateDir: join(dir, 'node-state'), deviceTimeoutMs: 60_000, logger }),
-    logger,
+    orchestrator: new CsiLocalOrchestrator(stack.orchestrator),
+    node: { nodeId: 'vm-node', executor: guest.executor, stateDir: join(dir, 'node-state'), maxVolumes: 0, deviceTimeoutMs: 60_000 },
+    logger: silentLogger(),
   });
   cleanups.push(() => server.close());
   const client = new CsiTestClient(server.socketPath);
