@@ -38,8 +38,8 @@ function freePort(): Promise<number> {
 
 /** Starts `trireme ARGS` and resolves with the process and its parsed JSON ready line. */
 function startTrireme(args: string[]): Promise<{ child: ChildProcess; ready: Record<string, unknown> }> {
-  // Replicas run as the orchestrators run them: same node flags, same malloc settings.
-  const replica = args[0] === 'replica';
+  // Replicas run as the orchestrators run them: same node flags, same malloc settings (--plain-replica: without, to compare).
+  const replica = args[0] === 'replica' && !process.argv.includes('--plain-replica');
   const env = { ...(replica ? replicaEnv(process.env) : process.env), TRIREME_LOG_LEVEL: 'warn' };
   const child = spawn(process.execPath, [...(replica ? REPLICA_NODE_FLAGS : []), TRIREME_ENTRY, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   return new Promise((resolve, reject) => {
@@ -238,6 +238,7 @@ async function main(argv: string[]): Promise<void> {
     .option('--no-idle', 'skip the idle memory measurement')
     .option('--json <path>', 'also write the medians as JSON')
     .option('--idle-only', 'measure only the idle RSS (median of --repeat fresh volumes)')
+    .option('--plain-replica', 'start replicas without the node flags and malloc settings the orchestrators give them')
     .parse(argv)
     .opts<{ size: string; idleSize: string; runtime: string; ramp: string; repeat: string; jobs?: string; subjects: string; idle: boolean; idleOnly?: boolean; json?: string }>();
   const size = parseSize(o.size);
