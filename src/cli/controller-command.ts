@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { InvalidArgumentError } from '../common/errors';
 import { startHttpEndpoint } from '../common/http-endpoint';
 import { parseHostPort } from '../common/host-port';
+import { IdleCollector } from '../common/idle-collector';
 import type { Logger } from '../common/logger';
 import { createRegistry } from '../common/metrics';
 import { parseSize } from '../common/size';
@@ -79,6 +80,8 @@ async function runController(raw: ControllerOptions, rootLogger: Logger): Promis
   // (every replica down): this keeps the process alive until it is told to stop.
   const keepAlive = setInterval(() => undefined, 60_000);
   const registry = createRegistry({ labels: { role: 'controller' } });
+  // Frees what a burst of I/O leaves behind once the volume goes quiet (needs node --expose-gc, as the orchestrators start it).
+  const idle = new IdleCollector({ logger, registry, metricName: 'trireme_controller_idle_collections_total', role: 'controller' });
   const iscsi = new IscsiServer({ logger, registry });
   const volume = await EngineHost.open({
     volume: raw.volume,
@@ -113,6 +116,7 @@ async function runController(raw: ControllerOptions, rootLogger: Logger): Promis
   logger.info(ready, 'controller serving');
 
   await onShutdownSignal(logger);
+  idle.close();
   await iscsi.close();
   await management.close();
   await http.close();

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { controllerDeployment, controllerService, replicaCommand, replicaDeployment, replicaService, chapSecret } from '../../src/controller/orchestrator/kubernetes/manifests';
-import { REPLICA_NODE_FLAGS } from '../../src/controller/orchestrator/volume-processes';
+import { CONTROLLER_GLIBC_TUNABLES, CONTROLLER_NODE_FLAGS, REPLICA_NODE_FLAGS } from '../../src/controller/orchestrator/volume-processes';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -135,6 +135,21 @@ describe('deploy/ manifests against the Kubernetes 1.34 OpenAPI schemas (offline
     const used = new Set(dashboard.panels.flatMap((p) => p.targets.flatMap((t) => t.expr.match(/trireme_[a-z_]+/g) ?? [])));
     assert.ok(used.size >= 12);
     for (const metric of used) assert.ok(sources.includes(`'${metric.replace(/_bucket$/, '')}'`), `${metric} is not defined in src`);
+  });
+
+  test("the controller container runs the image's entrypoint under the controller's node flags and malloc settings", () => {
+    const settings = { namespace: 'n', image: 'i', dataRoot: '/d', serviceAccount: 's' };
+    const container = controllerDeployment({ ...sample, spec: { ...sample.spec, chap: false } }, settings).spec?.template.spec?.containers[0];
+    const dockerfile = readFileSync(join(REPO, 'deploy/Dockerfile'), 'utf8');
+    const entrypoint = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)?.[1] ?? '[]') as string[];
+    assert.deepEqual(container?.command, [entrypoint[0], ...CONTROLLER_NODE_FLAGS, ...entrypoint.slice(1)]);
+    assert.ok(CONTROLLER_NODE_FLAGS.includes('--expose-gc'), 'the idle collection needs gc()');
+    assert.equal(container?.args?.[0], 'controller');
+    assert.deepEqual(container?.env, [{ name: 'GLIBC_TUNABLES', value: CONTROLLER_GLIBC_TUNABLES }]);
+    // The CHAP secret still comes from its Secret, beside the malloc settings.
+    const chap = controllerDeployment(sample, settings).spec?.template.spec?.containers[0];
+    assert.ok(chap?.env?.some((e) => e.name === 'TRIREME_CHAP_SECRET' && e.valueFrom?.secretKeyRef?.key === 'secret'));
+    assert.ok(chap?.env?.some((e) => e.name === 'GLIBC_TUNABLES'));
   });
 
   test('a replica pod passes --size only to an empty data directory (the shell test, run for real)', async () => {

@@ -35,7 +35,7 @@ export function replicaDir(dataDir: string, volume: string, index: number): stri
  * semi-space keeps that growth out of its resident memory. Scavenges get more
  * frequent, not longer: almost nothing a request allocates survives it.
  * --expose-gc lets the replica run one full collection when it turns idle
- * after work (src/replica/server/idle-collector.ts).
+ * after work (src/common/idle-collector.ts).
  * Only valid where the child is started as `node ... entry.js` (the CLI's own
  * invocation); the Kubernetes replica container passes the same flags.
  */
@@ -58,6 +58,32 @@ export const REPLICA_GLIBC_TUNABLES = 'glibc.malloc.arena_max=1:glibc.malloc.mma
 export function replicaEnv(env: NodeJS.ProcessEnv | undefined): NodeJS.ProcessEnv {
   const base = env ?? process.env;
   return base.GLIBC_TUNABLES !== undefined ? base : { ...base, GLIBC_TUNABLES: REPLICA_GLIBC_TUNABLES };
+}
+
+/**
+ * Node flags for a controller process, for the same reasons as a replica's:
+ * its live heap is small (sessions, the engine's in-flight table) and what a
+ * burst allocates is iSCSI PDUs and data buffers that die young. The
+ * semi-space is CONTROLLER_SEMI_SPACE_MIB rather than the replica's 1 MiB:
+ * the controller allocates more per write (a PDU parsed, a SCSI command, one
+ * request per replica link), and at 1 MiB it scavenges often enough to cost
+ * measurable CPU per 4k write (bench/volume-vs-tgtd.ts, controller CPU).
+ * --expose-gc: one full collection when it turns idle after work
+ * (src/common/idle-collector.ts).
+ */
+export const CONTROLLER_SEMI_SPACE_MIB = 2;
+export const CONTROLLER_NODE_FLAGS: readonly string[] = [`--max-semi-space-size=${CONTROLLER_SEMI_SPACE_MIB}`, '--expose-gc'];
+
+/**
+ * glibc malloc settings for a controller: the replica's, for the same
+ * off-heap buffers (data-out segments, read data on its way to the initiator).
+ */
+export const CONTROLLER_GLIBC_TUNABLES = REPLICA_GLIBC_TUNABLES;
+
+/** The environment a controller child gets: the layout's, plus the malloc settings unless it names its own. */
+export function controllerEnv(env: NodeJS.ProcessEnv | undefined): NodeJS.ProcessEnv {
+  const base = env ?? process.env;
+  return base.GLIBC_TUNABLES !== undefined ? base : { ...base, GLIBC_TUNABLES: CONTROLLER_GLIBC_TUNABLES };
 }
 
 const hostPort = (host: string, port: number): string => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
@@ -103,16 +129,17 @@ export class VolumeProcesses {
 
   private controllerSpec(): ChildSpec {
     const r = this.record;
-    const args = [...this.layout.trireme.args, 'controller', '--volume', r.name, '--size', String(r.sizeBytes), '--iqn', r.iqn];
+    const node = this.layout.trireme.command === process.execPath ? CONTROLLER_NODE_FLAGS : [];
+    const args = [...node, ...this.layout.trireme.args, 'controller', '--volume', r.name, '--size', String(r.sizeBytes), '--iqn', r.iqn];
     for (const replica of r.replicas) args.push('--replica', this.replicaAddress(replica.port));
     args.push('--portal', hostPort(this.layout.host, r.portalPort));
     args.push('--management', hostPort(this.layout.host, r.managementPort));
     args.push('--metrics', hostPort(this.layout.host, r.metricsPort));
-    let env = this.layout.env;
+    let env = controllerEnv(this.layout.env);
     if (r.chap) {
       // The secret goes through the environment: argv is world-readable in /proc.
       args.push('--chap-user', r.chap.user);
-      env = { ...(env ?? process.env), TRIREME_CHAP_SECRET: r.chap.secret };
+      env = { ...env, TRIREME_CHAP_SECRET: r.chap.secret };
     }
     return { command: this.layout.trireme.command, args, env, logFile: join(volumeDir(this.layout.dataDir, r.name), 'logs', 'controller.log') };
   }

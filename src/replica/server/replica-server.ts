@@ -1,10 +1,10 @@
 import type { Logger } from '../../common/logger';
 import type { Registry } from '../../common/metrics';
 import { startHttpEndpoint } from '../../common/http-endpoint';
+import { IdleCollector } from '../../common/idle-collector';
 import type { ReplicaStore } from '../store-types';
 import { startControlServer } from './control-service';
 import { DataServer, type DataServerOptions } from './data-server';
-import { IdleCollector } from './idle-collector';
 import { ReplicaContext } from './replica-context';
 import { ServerMetrics } from './server-metrics';
 
@@ -60,7 +60,7 @@ export async function startReplicaServer(options: ReplicaServerOptions): Promise
         })
       : undefined;
     if (http) closers.push(() => http.close());
-    const idle = new IdleCollector({ logger, registry: options.registry });
+    const idle = new IdleCollector({ logger, registry: options.registry, metricName: 'trireme_replica_idle_collections_total', role: 'replica' });
     closers.push(async () => idle.close());
     logger.info({ dataPort: dataServer.address.port, grpcPort: control.port, httpPort: http?.address.port, epoch: info.epoch, lastSeq: info.lastSeq }, 'replica serving');
     return {

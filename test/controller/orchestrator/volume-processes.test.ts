@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { silentLogger } from '../../../src/common/logger';
-import { REPLICA_GLIBC_TUNABLES, REPLICA_NODE_FLAGS, VolumeProcesses, replicaEnv, waitForPort } from '../../../src/controller/orchestrator/volume-processes';
+import { CONTROLLER_GLIBC_TUNABLES, CONTROLLER_NODE_FLAGS, REPLICA_GLIBC_TUNABLES, REPLICA_NODE_FLAGS, VolumeProcesses, controllerEnv, replicaEnv, waitForPort } from '../../../src/controller/orchestrator/volume-processes';
 import type { VolumeRecord } from '../../../src/controller/orchestrator/volume-records';
 import { ReplicaClient } from '../../../src/replica/client/replica-client';
 import { TRIREME_ENTRY } from '../../support/trireme-cli';
@@ -19,7 +19,10 @@ const plainChildren: ChildProcess[] = [];
 after(async () => {
   for (const client of clients) client.close();
   await Promise.all(plainChildren.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r).kill('SIGTERM')) : undefined)));
-  await Promise.all(running.map((p) => p.stopReplica(0)));
+  await Promise.all(running.map(async (p) => {
+    await p.controller.stop();
+    await p.stopReplica(0);
+  }));
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -60,6 +63,29 @@ test('a replica child gets the replica node flags and malloc settings', async ()
   assert.deepEqual(seen.execArgv.slice(0, REPLICA_NODE_FLAGS.length), [...REPLICA_NODE_FLAGS]);
   assert.equal(seen.tunables, REPLICA_GLIBC_TUNABLES);
   assert.deepEqual(seen.argv.slice(0, 3), ['replica', '--dir', join(dir, 'volumes', 'vp-probe', 'replica-0')]);
+});
+
+test('the controller environment adds the malloc settings unless it names its own', () => {
+  assert.deepEqual(controllerEnv({ PATH: '/bin' }), { PATH: '/bin', GLIBC_TUNABLES: CONTROLLER_GLIBC_TUNABLES });
+  assert.deepEqual(controllerEnv({ PATH: '/bin', GLIBC_TUNABLES: 'glibc.malloc.arena_max=4' }), { PATH: '/bin', GLIBC_TUNABLES: 'glibc.malloc.arena_max=4' });
+});
+
+test('a controller child gets the controller node flags and malloc settings, and its CHAP secret', async () => {
+  // As above: a probe in place of the CLI entry reports what the controller process was handed.
+  const port = await freePort();
+  const report = join(dir, 'controller-probe.json');
+  const probe = `require('fs').writeFileSync(${JSON.stringify(report)}, JSON.stringify({ execArgv: process.execArgv, tunables: process.env.GLIBC_TUNABLES ?? null, secret: process.env.TRIREME_CHAP_SECRET ?? null, argv: process.argv.slice(1) })); require('net').createServer().listen(${port}, '127.0.0.1')`;
+  const rec = { ...record('vp-controller', 1), chap: { user: 'u', secret: 'chap-secret-1' } };
+  const processes = new VolumeProcesses(rec, { dataDir: dir, host: '127.0.0.1', trireme: { command: process.execPath, args: ['-e', probe] }, env: { PATH: process.env.PATH } }, silentLogger());
+  running.push(processes);
+  processes.controller.start();
+  await waitForPort('127.0.0.1', port, 30_000);
+  const seen = JSON.parse(readFileSync(report, 'utf8')) as { execArgv: string[]; tunables: string | null; secret: string | null; argv: string[] };
+  assert.deepEqual(seen.execArgv.slice(0, CONTROLLER_NODE_FLAGS.length), [...CONTROLLER_NODE_FLAGS]);
+  assert.equal(seen.tunables, CONTROLLER_GLIBC_TUNABLES);
+  assert.equal(seen.secret, 'chap-secret-1');
+  assert.deepEqual(seen.argv.slice(0, 3), ['controller', '--volume', 'vp-controller']);
+  assert.ok(!seen.argv.includes('chap-secret-1'), 'the secret is not on the command line');
 });
 
 /** A bounded write burst through the real data path (1 MiB at depth 8, then 4 KiB at depth 32), then VmRSS after 2 s idle. */

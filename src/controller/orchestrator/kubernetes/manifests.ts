@@ -1,6 +1,6 @@
-import type { V1Deployment, V1Secret, V1Service } from '@kubernetes/client-node';
+import type { V1Deployment, V1EnvVar, V1Secret, V1Service } from '@kubernetes/client-node';
 import { CRD, LABELS, PORTS, chapSecretName, controllerName, replicaAddress, replicaName, volumeLabels } from './names';
-import { REPLICA_GLIBC_TUNABLES, REPLICA_NODE_FLAGS } from '../volume-processes';
+import { CONTROLLER_GLIBC_TUNABLES, CONTROLLER_NODE_FLAGS, REPLICA_GLIBC_TUNABLES, REPLICA_NODE_FLAGS } from '../volume-processes';
 import type { TriremeVolume } from './types';
 
 /** What every per-volume workload is built from; comes from the CSI controller's flags and environment. */
@@ -72,7 +72,8 @@ export function controllerDeployment(volume: TriremeVolume, s: WorkloadSettings)
   const args = ['controller', '--volume', id, '--size', String(volume.spec.sizeBytes), '--iqn', volume.spec.iqn];
   for (const r of volume.spec.replicas) args.push('--replica', replicaAddress(id, r.index, s.namespace));
   args.push('--portal', `0.0.0.0:${PORTS.portal}`, '--management', `0.0.0.0:${PORTS.management}`, '--metrics', `0.0.0.0:${PORTS.metrics}`);
-  const env = [];
+  // The controller's malloc settings, as the local orchestrator gives its children (volume-processes.ts).
+  const env: V1EnvVar[] = [{ name: 'GLIBC_TUNABLES', value: CONTROLLER_GLIBC_TUNABLES }];
   if (volume.spec.chap) {
     args.push('--chap-user', `trireme-${id.slice(-12)}`);
     env.push({ name: 'TRIREME_CHAP_SECRET', valueFrom: { secretKeyRef: { name: chapSecretName(id), key: 'secret' } } });
@@ -97,6 +98,8 @@ export function controllerDeployment(volume: TriremeVolume, s: WorkloadSettings)
               name: 'controller',
               image: s.image,
               ...(s.imagePullPolicy ? { imagePullPolicy: s.imagePullPolicy } : {}),
+              // The image's entrypoint with the controller's node flags in front (volume-processes.ts).
+              command: ['node', ...CONTROLLER_NODE_FLAGS, '/app/deploy/entrypoint.js'],
               args,
               env,
               ports: [
