@@ -10,6 +10,7 @@ import type { Identity, MetaDb, SnapshotRecordMeta } from './meta-db';
 import type { StoreMetrics } from './metrics';
 import { ReadPool } from './read-pool';
 import { BLOCK_SLOT, RECORD_HEADER_SIZE, RecordType, type RecordTypeValue, decodeRecordHeader, verifyBlock, verifyBlockData } from './record-codec';
+import { RecordPool } from './record-pool';
 import type { Segment, SegmentSet } from './segment-set';
 
 export interface SnapshotEntry {
@@ -68,6 +69,8 @@ export class StoreCore {
   private readonly seqCache = new Map<number, number>();
   private readonly headerBuf = Buffer.alloc(RECORD_HEADER_SIZE);
   private readonly readPool = new ReadPool();
+  /** Scratch of multi-block reads: a 1 MiB read's run would otherwise map fresh memory and fault in 256 pages each time. */
+  private readonly runBuffers = new RecordPool(4 * 1024 * 1024);
 
   constructor(
     readonly dir: string,
@@ -315,8 +318,9 @@ export class StoreCore {
     const seg = this.segs.get(segIdx);
     if (!seg) throw this.fail(`index points to missing segment ${segIdx}`);
     seg.readers++;
+    // Given back in finally: nothing refers to the scratch once its blocks are copied out and no pread is outstanding.
+    const buf = this.runBuffers.take(len);
     try {
-      const buf = Buffer.allocUnsafe(len);
       const n = await preadFull(seg.fd, buf, pos);
       if (n !== len) throw this.fail(`short read in segment ${seg.idx} at ${pos}`);
       for (let k = 0; k < at.length; k++) {
@@ -324,6 +328,7 @@ export class StoreCore {
         buf.copy(out, outAt + k * BLOCK_SIZE, at[k] + 4, at[k] + BLOCK_SLOT);
       }
     } finally {
+      this.runBuffers.give(buf);
       this.segs.release(seg);
     }
   }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { releaseIdleMemory } from '../../../src/common/idle-collector';
 import { RecordPool } from '../../../src/replica/store/record-pool';
 import { encodeWrite, recordLength, RecordType } from '../../../src/replica/store/record-codec';
 import { BLOCK_SIZE } from '../../../src/replica/store-types';
@@ -43,4 +44,32 @@ test('encodeWrite into pooled memory writes the same record as into fresh memory
   const pooled = encodeWrite(3, 9, 100, data, (n) => pool.take(n));
   assert.equal(pooled.buffer, dirty.buffer);
   assert.ok(pooled.equals(encodeWrite(3, 9, 100, data)));
+});
+
+test('record pool: the idle release drops the kept buffers, never a taken one', () => {
+  const pool = new RecordPool();
+  const n = recordLength(RecordType.Write, 256);
+  const kept = pool.take(n);
+  const held = pool.take(n);
+  held.fill(0x5c);
+  pool.give(kept);
+  assert.ok(pool.keptBytes >= n);
+  // What the idle collector runs before its collection (src/common/idle-collector.ts).
+  releaseIdleMemory();
+  assert.equal(pool.keptBytes, 0);
+  const next = pool.take(n);
+  assert.notEqual(next.buffer, kept.buffer, 'a released buffer is not handed out again');
+  assert.notEqual(next.buffer, held.buffer);
+  assert.ok(held.every((b) => b === 0x5c), 'a taken buffer is untouched by the release');
+  // The pool works as before after a release.
+  pool.give(next);
+  assert.equal(pool.take(n).buffer, next.buffer);
+});
+
+test('record pool: a smaller bound keeps fewer bytes', () => {
+  const pool = new RecordPool(4 * 1024 * 1024);
+  const n = recordLength(RecordType.Write, 256);
+  const taken = Array.from({ length: 10 }, () => pool.take(n));
+  for (const b of taken) pool.give(b);
+  assert.ok(pool.keptBytes > 0 && pool.keptBytes <= 4 * 1024 * 1024, `${pool.keptBytes} bytes kept`);
 });
