@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { parseSize } from '../src/common/size';
-import { REPLICA_NODE_FLAGS, replicaEnv } from '../src/controller/orchestrator/volume-processes';
+import { CONTROLLER_NODE_FLAGS, REPLICA_NODE_FLAGS, controllerEnv, replicaEnv } from '../src/controller/orchestrator/volume-processes';
 import { startTgtd } from '../test/support/tgtd';
 import { MATRIX } from './target-vs-tgtd';
 import { DEPTH_NOTE, fioArgs, fioHasLibiscsi, parseFioJson, runFio, type FioJob, type FioResult } from './lib/fio';
@@ -38,10 +38,12 @@ function freePort(): Promise<number> {
 
 /** Starts `trireme ARGS` and resolves with the process and its parsed JSON ready line. */
 function startTrireme(args: string[]): Promise<{ child: ChildProcess; ready: Record<string, unknown> }> {
-  // Replicas run as the orchestrators run them: same node flags, same malloc settings (--plain-replica: without, to compare).
+  // Replicas and the controller run as the orchestrators run them: same node flags, same malloc settings (--plain-replica: replicas without, to compare).
   const replica = args[0] === 'replica' && !process.argv.includes('--plain-replica');
-  const env = { ...(replica ? replicaEnv(process.env) : process.env), TRIREME_LOG_LEVEL: 'warn' };
-  const child = spawn(process.execPath, [...(replica ? REPLICA_NODE_FLAGS : []), TRIREME_ENTRY, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const controller = args[0] === 'controller';
+  const env = { ...(replica ? replicaEnv(process.env) : controller ? controllerEnv(process.env) : process.env), TRIREME_LOG_LEVEL: 'warn' };
+  const node = replica ? REPLICA_NODE_FLAGS : controller ? CONTROLLER_NODE_FLAGS : [];
+  const child = spawn(process.execPath, [...node, TRIREME_ENTRY, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   return new Promise((resolve, reject) => {
     let out = '';
     let err = '';

@@ -16,7 +16,7 @@ export interface IdleCollectorOptions {
   readonly gc?: () => void;
 }
 
-const DEFAULT_WINDOW_MS = 5_000;
+const DEFAULT_WINDOW_MS = 2_000;
 const DEFAULT_IDLE_SHARE = 0.02;
 
 /**
@@ -62,7 +62,9 @@ export function releaseIdleMemory(logger?: Logger): void {
  * buffers go straight back to the system.
  *
  * Idleness is the process's own CPU time (process.cpuUsage) over a window, so
- * the data path carries no bookkeeping for it. The collection costs about as
+ * the data path carries no bookkeeping for it. Windows are short (2 s) so the
+ * collection comes soon after a burst ends, before a replica's background
+ * work (compaction every 10 s, checkpoints) wakes it again. The collection costs about as
  * much as one major GC of a ~12 MiB heap (milliseconds) once per idle period;
  * it never runs twice without work in between. Without `node --expose-gc`
  * (a process started by hand) there is nothing to call and the collector
