@@ -87,7 +87,8 @@ describe('KubernetesOrchestrator against the fake API server', () => {
     assert.equal(Buffer.from(secret?.data?.secret ?? '', 'base64').toString(), v.chap.secret);
     const ctl = h.api.get('apps', 'deployments', NS, 'pvc-chap-ctl') as unknown as { spec: { template: { spec: { containers: Array<{ args: string[]; env: Array<{ name: string }> }> } } } };
     assert.ok(ctl.spec.template.spec.containers[0].args.includes('--chap-user'));
-    assert.deepEqual(ctl.spec.template.spec.containers[0].env.map((e) => e.name), ['TRIREME_CHAP_SECRET']);
+    const env = ctl.spec.template.spec.containers[0].env as Array<{ name: string; valueFrom?: { secretKeyRef?: { name: string } } }>;
+    assert.deepEqual(env.find((e) => e.name === 'TRIREME_CHAP_SECRET')?.valueFrom?.secretKeyRef?.name, 'pvc-chap-chap', 'the controller reads the secret from the Secret');
     assert.ok(!JSON.stringify(ctl).includes(v.chap.secret), 'the secret is never written into the Deployment');
   });
 
