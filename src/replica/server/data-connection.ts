@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { BufferPool } from '../../common/buffer-pool';
 import { errorCode } from '../../common/errors';
 import type { Logger } from '../../common/logger';
 import { encodeHeader, payloadCrcMatches } from '../wire/frame-codec';
@@ -14,7 +15,6 @@ import {
   type StatusValue,
 } from '../wire/protocol';
 import { storeErrorToWireStatus } from './error-mapping';
-import { PayloadPool } from './payload-pool';
 import type { ReplicaContext } from './replica-context';
 
 export interface ConnectionLimits {
@@ -39,9 +39,11 @@ const OK: Reply = { status: Status.Ok };
 const okReply = (): Reply => OK;
 const readReply = (payload: Buffer): Reply => ({ status: Status.Ok, payload });
 
-/** Free payload buffers one connection keeps for reuse (eight 1 MiB writes), dropped after a quiet interval. */
-const POOL_FREE_BYTES = 8 * 1024 * 1024;
-const POOL_TRIM_MS = 5_000;
+/**
+ * Payload buffers one connection keeps for reuse: up to eight 1 MiB writes,
+ * dropped when the process turns idle. Smaller payloads come from malloc's heap.
+ */
+const PAYLOAD_POOL = { minPooled: 64 * 1024, maxKept: 8 * 1024 * 1024 };
 
 // Request latency on the monotonic clock.
 const { performance } = globalThis;
@@ -58,7 +60,7 @@ const { performance } = globalThis;
  */
 export class DataConnection {
   private readonly decoder: FrameDecoder;
-  private readonly pool = new PayloadPool(POOL_FREE_BYTES, POOL_TRIM_MS);
+  private readonly pool = new BufferPool(PAYLOAD_POOL);
   private readonly log: Logger;
   private inflightRequests = 0;
   private inflightBytes = 0;

@@ -1,3 +1,4 @@
+import { BufferPool } from '../../common/buffer-pool';
 import { validRuns } from './epoch-runs';
 import { BLOCK_SIZE, type EpochRun, type ImageExtent, type LogRecord, type ReplicaInfo, type ReplicaStore, type SnapshotInfo, type SpaceUsage } from '../store-types';
 import { IndexView, indexBytes } from './block-index';
@@ -7,8 +8,7 @@ import { StoreError } from './errors';
 import { exportImage, exportRecords } from './exporter';
 import { MAX_NAME_BYTES, MAX_RECORD_BLOCKS, RecordType, encodeEpoch, encodeNamed, encodeUnmap, encodeWrite } from './record-codec';
 import { deadBytes, exclusiveBytes, markLive, writtenBlocks } from './space';
-import { RecordPool } from './record-pool';
-import { StoreCore, type SnapshotEntry } from './store-core';
+import { RECORD_POOL, StoreCore, type SnapshotEntry } from './store-core';
 import { resetStore, truncateAfter } from './truncate';
 
 /** Log bytes between periodic checkpoints (restart replays at most about this much). */
@@ -22,7 +22,7 @@ export class LogStore extends StoreCore implements ReplicaStore {
   compactor!: Compactor;
   checkpointBytes = DEFAULT_CHECKPOINT_BYTES;
   private spaceCache: { at: number; space: SpaceUsage } | null = null;
-  private readonly records = new RecordPool();
+  private readonly records = new BufferPool(RECORD_POOL);
   private readonly takeRecord = (n: number): Buffer => this.records.take(n);
   private creating = new Set<string>();
   private timer: NodeJS.Timeout | null = null;

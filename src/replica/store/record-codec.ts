@@ -102,7 +102,7 @@ function writeHeader(b: Buffer, type: RecordTypeValue, count: number, epoch: num
 
 /**
  * A write record; copies `data` (the caller's buffer may be reused once this returns).
- * `alloc` gives the memory for it (RecordPool.take), so codecs still do no I/O.
+ * `alloc` gives the memory for it (a BufferPool's take), so codecs still do no I/O.
  */
 export function encodeWrite(epoch: number, seq: number, lba: number, data: Buffer, alloc: (n: number) => Buffer = Buffer.allocUnsafe): Buffer {
   const count = data.length / BLOCK_SIZE;

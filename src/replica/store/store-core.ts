@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { BufferPool } from '../../common/buffer-pool';
 import type { Logger } from '../../common/logger';
 import { BLOCK_SIZE, type ReplicaState } from '../store-types';
 import { Appender } from './appender';
@@ -10,13 +11,19 @@ import type { Identity, MetaDb, SnapshotRecordMeta } from './meta-db';
 import type { StoreMetrics } from './metrics';
 import { ReadPool } from './read-pool';
 import { BLOCK_SLOT, RECORD_HEADER_SIZE, RecordType, type RecordTypeValue, decodeRecordHeader, verifyBlock, verifyBlockData } from './record-codec';
-import { RecordPool } from './record-pool';
 import type { Segment, SegmentSet } from './segment-set';
 
 export interface SnapshotEntry {
   meta: SnapshotRecordMeta;
   view: IndexView;
 }
+
+/**
+ * Memory for write records (and for the scratch of multi-block reads, the same
+ * story read the other way): records of 128 KiB and up are reused once written,
+ * at most 16 MiB kept. A 1 MiB write is encoded into just over 1 MiB.
+ */
+export const RECORD_POOL = { minPooled: 128 * 1024, maxKept: 16 * 1024 * 1024 };
 
 /** What a record does to the index, for live appends and replay alike. */
 export interface RecordEffect {
@@ -70,7 +77,7 @@ export class StoreCore {
   private readonly headerBuf = Buffer.alloc(RECORD_HEADER_SIZE);
   private readonly readPool = new ReadPool();
   /** Scratch of multi-block reads: a 1 MiB read's run would otherwise map fresh memory and fault in 256 pages each time. */
-  private readonly runBuffers = new RecordPool(4 * 1024 * 1024);
+  private readonly runBuffers = new BufferPool({ minPooled: RECORD_POOL.minPooled, maxKept: 4 * 1024 * 1024 });
 
   constructor(
     readonly dir: string,

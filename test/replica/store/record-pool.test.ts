@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { releaseIdleMemory } from '../../../src/common/idle-collector';
-import { RecordPool } from '../../../src/replica/store/record-pool';
+import { BufferPool } from '../../../src/common/buffer-pool';
+import { RECORD_POOL } from '../../../src/replica/store/store-core';
 import { encodeWrite, recordLength, RecordType } from '../../../src/replica/store/record-codec';
 import { BLOCK_SIZE } from '../../../src/replica/store-types';
 
 test('record pool: a given-back buffer is reused for the same size, never while still taken', () => {
-  const pool = new RecordPool();
+  const pool = new BufferPool(RECORD_POOL);
   const n = recordLength(RecordType.Write, 256);
   const a = pool.take(n);
   const b = pool.take(n);
@@ -25,7 +26,7 @@ test('record pool: a given-back buffer is reused for the same size, never while 
 });
 
 test('record pool: at most 16 MiB waits for reuse', () => {
-  const pool = new RecordPool();
+  const pool = new BufferPool(RECORD_POOL);
   const n = recordLength(RecordType.Write, 256);
   const taken = Array.from({ length: 40 }, () => pool.take(n));
   for (const b of taken) pool.give(b);
@@ -35,7 +36,7 @@ test('record pool: at most 16 MiB waits for reuse', () => {
 });
 
 test('encodeWrite into pooled memory writes the same record as into fresh memory', () => {
-  const pool = new RecordPool();
+  const pool = new BufferPool(RECORD_POOL);
   const data = Buffer.alloc(64 * BLOCK_SIZE);
   for (let i = 0; i < data.length; i++) data[i] = (i * 7) & 0xff;
   const dirty = pool.take(recordLength(RecordType.Write, 64));
@@ -47,7 +48,7 @@ test('encodeWrite into pooled memory writes the same record as into fresh memory
 });
 
 test('record pool: the idle release drops the kept buffers, never a taken one', () => {
-  const pool = new RecordPool();
+  const pool = new BufferPool(RECORD_POOL);
   const n = recordLength(RecordType.Write, 256);
   const kept = pool.take(n);
   const held = pool.take(n);
@@ -67,7 +68,7 @@ test('record pool: the idle release drops the kept buffers, never a taken one', 
 });
 
 test('record pool: a smaller bound keeps fewer bytes', () => {
-  const pool = new RecordPool(4 * 1024 * 1024);
+  const pool = new BufferPool({ ...RECORD_POOL, maxKept: 4 * 1024 * 1024 });
   const n = recordLength(RecordType.Write, 256);
   const taken = Array.from({ length: 10 }, () => pool.take(n));
   for (const b of taken) pool.give(b);
