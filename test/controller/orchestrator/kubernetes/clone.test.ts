@@ -7,15 +7,13 @@ import { after, before, describe, test } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
 import { errorCode } from '../../../../src/common/errors';
 import { silentLogger } from '../../../../src/common/logger';
-import { createRegistry } from '../../../../src/common/metrics';
 import { NetworkReplicaLink } from '../../../../src/controller/engine/network-replica-link';
 import { EngineHost } from '../../../../src/controller/management/engine-host';
 import { ManagementClient } from '../../../../src/controller/management/management-client';
-import { ManagementServer } from '../../../../src/controller/management/management-server';
 import { KubeClient, KubernetesOrchestrator, type TriremeVolume } from '../../../../src/controller/orchestrator/kubernetes';
 import { ReplicaControlClient } from '../../../../src/replica/client/control-client';
 import { ReplicaProcesses } from '../../engine/support/replica-processes';
-import { harness, NS, SETTINGS, type Harness } from './support';
+import { harness, NS, runRealController, SETTINGS, type Harness, type RealControllerPod } from './support';
 
 /**
  * Clones through the Kubernetes orchestrator. The API server is the in-process
@@ -92,7 +90,7 @@ function defineTests(): void {
     const replicas = new Map<string, ReplicaProcesses>();
     let h: Harness;
     let host: EngineHost | undefined;
-    let server: ManagementServer | undefined;
+    let pod: RealControllerPod | undefined;
     let port = 0;
     const cr = (id: string): TriremeVolume | undefined => h.api.get('trireme.io', 'triremevolumes', NS, id) as unknown as TriremeVolume | undefined;
     const controller = (id: string) => h.api.get('apps', 'deployments', NS, `${id}-ctl`);
@@ -124,27 +122,15 @@ function defineTests(): void {
       const source = await replicasOf(SRC, 3);
       await Promise.all([0, 1, 2].map((i) => source.start(i)));
       await h.orchestrator.createVolume(SRC, SIZE, { replicaCount: 3, fsType: 'ext4', chap: false });
-      const args = (controller(SRC)?.spec as { template: { spec: { containers: Array<{ args: string[] }> } } }).template.spec.containers[0].args;
       // The source's controller, as its pod would run it: the engine opens the replicas the Deployment names.
-      host = await EngineHost.open({
-        volume: SRC,
-        addresses: args.filter((_, i) => args[i - 1] === '--replica'),
-        connect: (address) => new NetworkReplicaLink({ address: resolve.get(address) ?? address, logger: silentLogger(), timeoutMs: 5000, volumeId: SRC }),
-        logger: silentLogger(),
-        registry: createRegistry({ defaultMetrics: false }),
-        tuning: { opTimeoutMs: 5000, probeIntervalMs: 200, openTimeoutMs: 20_000 },
-        iqn: args[args.indexOf('--iqn') + 1],
-        portal: '127.0.0.1:3260',
-        sessions: () => 0,
-      });
-      server = new ManagementServer(host, silentLogger());
-      port = (await server.listen('127.0.0.1', 0)).port;
+      const connect = (address: string): NetworkReplicaLink => new NetworkReplicaLink({ address: resolve.get(address) ?? address, logger: silentLogger(), timeoutMs: 5000, volumeId: SRC });
+      pod = await runRealController(h, SRC, connect, { opTimeoutMs: 5000, probeIntervalMs: 200, openTimeoutMs: 20_000 });
+      ({ host, port } = pod);
     });
 
     after(async () => {
       await h?.close();
-      await server?.close();
-      await host?.close();
+      await pod?.close();
       for (const processes of replicas.values()) await processes.killAll();
       rmSync(dir, { recursive: true, force: true });
     });

@@ -1,14 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { silentLogger } from '../../../../src/common/logger';
-import { createRegistry } from '../../../../src/common/metrics';
 import { EngineHost } from '../../../../src/controller/management/engine-host';
 import { ManagementClient } from '../../../../src/controller/management/management-client';
-import { ManagementServer } from '../../../../src/controller/management/management-server';
 import type { TriremeVolume } from '../../../../src/controller/orchestrator/kubernetes';
 import { InProcessLink } from '../../management/in-process-link';
 import { node } from './fake-api-server';
-import { eventually, harness, NS, type Harness } from './support';
+import { eventually, harness, NS, runRealController, type Harness, type RealControllerPod } from './support';
 
 const SIZE = 16 * 1024 * 1024;
 const ID = 'pvc-99999999-aaaa-4bbb-8ccc-dddddddddddd';
@@ -25,7 +22,7 @@ const ID = 'pvc-99999999-aaaa-4bbb-8ccc-dddddddddddd';
 describe('Kubernetes orchestrator over a real volume engine and management API', () => {
   let h: Harness;
   let host: EngineHost | undefined;
-  let server: ManagementServer | undefined;
+  let pod: RealControllerPod | undefined;
   let port = 0;
   const links = new Map<string, InProcessLink>();
   const cr = (): TriremeVolume => h.api.get('trireme.io', 'triremevolumes', NS, ID) as unknown as TriremeVolume;
@@ -36,29 +33,17 @@ describe('Kubernetes orchestrator over a real volume engine and management API',
       return new ManagementClient(`127.0.0.1:${port}`, 10_000);
     });
     await h.orchestrator.createVolume(ID, SIZE, { replicaCount: 3, fsType: 'ext4', chap: false });
-    const args = (h.api.get('apps', 'deployments', NS, `${ID}-ctl`)?.spec as { template: { spec: { containers: Array<{ args: string[] }> } } }).template.spec.containers[0].args;
-    host = await EngineHost.open({
-      volume: ID,
-      addresses: args.filter((_, i) => args[i - 1] === '--replica'),
-      connect: (address) => {
-        const link = links.get(address) ?? new InProcessLink(address, SIZE);
-        links.set(address, link);
-        return link;
-      },
-      logger: silentLogger(),
-      registry: createRegistry({ defaultMetrics: false }),
-      tuning: { opTimeoutMs: 1000, probeIntervalMs: 100, openTimeoutMs: 5000 },
-      iqn: args[args.indexOf('--iqn') + 1],
-      portal: '127.0.0.1:3260',
-      sessions: () => 0,
-    });
-    server = new ManagementServer(host, silentLogger());
-    port = (await server.listen('127.0.0.1', 0)).port;
+    const connect = (address: string): InProcessLink => {
+      const link = links.get(address) ?? new InProcessLink(address, SIZE);
+      links.set(address, link);
+      return link;
+    };
+    pod = await runRealController(h, ID, connect, { opTimeoutMs: 1000, probeIntervalMs: 100, openTimeoutMs: 5000 });
+    ({ host, port } = pod);
   });
   after(async () => {
     await h.close();
-    await server?.close();
-    await host?.close();
+    await pod?.close();
   });
 
   test('the reconciler records the engine status: every replica RW', async () => {

@@ -1,4 +1,9 @@
-import { createRootLogger } from '../../../../src/common/logger';
+import { createRootLogger, silentLogger } from '../../../../src/common/logger';
+import { createRegistry } from '../../../../src/common/metrics';
+import type { EngineTuning } from '../../../../src/controller/engine/engine-config';
+import type { ReplicaLink } from '../../../../src/controller/engine/replica-link';
+import { EngineHost } from '../../../../src/controller/management/engine-host';
+import { ManagementServer } from '../../../../src/controller/management/management-server';
 import { KubeClient, KubernetesOrchestrator, Reconciler, type ControlConnector, type WorkloadSettings } from '../../../../src/controller/orchestrator/kubernetes';
 import type { KubernetesOrchestratorOptions } from '../../../../src/controller/orchestrator/kubernetes/kubernetes-orchestrator';
 import type { ReconcilerOptions } from '../../../../src/controller/orchestrator/kubernetes/reconciler';
@@ -71,4 +76,44 @@ export async function eventually(check: () => boolean | Promise<boolean>, timeou
     await new Promise((r) => setTimeout(r, 25));
   }
   throw new Error(`condition not met within ${timeoutMs} ms`);
+}
+
+export interface RealControllerPod {
+  readonly host: EngineHost;
+  readonly server: ManagementServer;
+  /** Port of the management server on 127.0.0.1 (what the volume's Service name resolves to in the test). */
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Plays the kubelet starting a volume's controller pod for real: a volume
+ * engine opened with the replica addresses and IQN of the controller
+ * Deployment the orchestrator made, behind a real management gRPC server.
+ */
+export async function runRealController(h: Harness, volumeId: string, connect: (address: string) => ReplicaLink, tuning: Partial<EngineTuning>): Promise<RealControllerPod> {
+  const deployment = h.api.get('apps', 'deployments', NS, `${volumeId}-ctl`);
+  const args = (deployment?.spec as { template: { spec: { containers: Array<{ args: string[] }> } } }).template.spec.containers[0].args;
+  const host = await EngineHost.open({
+    volume: volumeId,
+    addresses: args.filter((_, i) => args[i - 1] === '--replica'),
+    connect,
+    logger: silentLogger(),
+    registry: createRegistry({ defaultMetrics: false }),
+    tuning,
+    iqn: args[args.indexOf('--iqn') + 1],
+    portal: '127.0.0.1:3260',
+    sessions: () => 0,
+  });
+  const server = new ManagementServer(host, silentLogger());
+  const { port } = await server.listen('127.0.0.1', 0);
+  return {
+    host,
+    server,
+    port,
+    close: async () => {
+      await server.close();
+      await host.close();
+    },
+  };
 }
