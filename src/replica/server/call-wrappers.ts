@@ -27,18 +27,21 @@ export class CallWrappers {
   }
 
   unary<Req, Res>(method: string, fn: (request: Req) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
-    return (call, callback) => {
-      fn(call.request).then(
-        (res) => {
-          this.done(method);
-          callback(null, res);
-        },
-        (err: unknown) => {
-          this.done(method, err);
-          callback(toGrpcError(err) as grpc.ServiceError);
-        },
-      );
-    };
+    return (call, callback) => this.answer(method, fn(call.request), callback);
+  }
+
+  /** Answers a call with one reply (unary or client stream) once `work` settles. */
+  private answer<Res>(method: string, work: Promise<Res>, callback: grpc.sendUnaryData<Res>): void {
+    work.then(
+      (res) => {
+        this.done(method);
+        callback(null, res);
+      },
+      (err: unknown) => {
+        this.done(method, err);
+        callback(toGrpcError(err) as grpc.ServiceError);
+      },
+    );
   }
 
   /** A server stream that writes at the pace the client reads: write() false -> wait for 'drain'. */
@@ -72,7 +75,7 @@ export class CallWrappers {
     finish: (count: number, bytes: number) => object,
   ): grpc.handleClientStreamingCall<Msg, unknown> {
     return (call, callback) => {
-      (async () => {
+      const consume = async (): Promise<object> => {
         let count = 0;
         let bytes = 0;
         for await (const message of call as AsyncIterable<Msg>) {
@@ -82,16 +85,8 @@ export class CallWrappers {
           bytes += bytesOf(item);
         }
         return finish(count, bytes);
-      })().then(
-        (res) => {
-          this.done(method);
-          callback(null, res);
-        },
-        (err: unknown) => {
-          this.done(method, err);
-          callback(toGrpcError(err) as grpc.ServiceError);
-        },
-      );
+      };
+      this.answer(method, consume(), callback);
     };
   }
 }
