@@ -17,6 +17,7 @@ import { TRIREME_ENTRY } from '../support/trireme-cli';
 import { bootVmGuest, VM_GUEST_TOOLS, VM_HARNESS, type VmGuest } from '../support/vm-guest';
 import { CsiTestClient } from './support/csi-client';
 import { MiB, mountCapability } from './support/node-harness';
+import { guestRig } from './support/vm-rig';
 
 /*
  * The CSI driver end to end on the standalone stack, driven only over its
@@ -103,28 +104,9 @@ test('CSI end to end on the standalone stack: create, stage, publish, write, sna
   const [guest, stack] = [(booted as PromiseFulfilledResult<VmGuest>).value, (stacked as PromiseFulfilledResult<Stack>).value];
   const csi = await startDriver(dir, guest, stack, cleanups);
   t.diagnostic(`guest (${guest.accel}) booted in ${guest.bootMs} ms`);
-  const timings: string[] = [];
+  const { call, sh, timings } = guestRig(guest, csi);
   t.after(() => t.diagnostic(`calls: ${timings.join(', ')}`));
 
-  const call = async <T = Record<string, unknown>>(service: 'Identity' | 'Controller' | 'Node', method: string, request?: object): Promise<T> => {
-    const begun = Date.now();
-    try {
-      const reply = await csi.call<T>(service, method, request);
-      timings.push(`${method} ${Date.now() - begun} ms`);
-      return reply;
-    } catch (err) {
-      // The gRPC status text stays first; the guest's state follows it.
-      (err as Error).message += `\n--- guest state ---\n${await guest.state()}`;
-      throw err;
-    }
-  };
-  const sh = async (script: string): Promise<string> => {
-    try {
-      return (await guest.executor.run('sh', ['-c', script], { timeoutMs: 60_000 })).stdout;
-    } catch (err) {
-      return assert.fail(`guest: ${(err as Error).message}\n${await guest.state()}`);
-    }
-  };
   /** sha256 of every regular file under a mount, relative paths, sorted; lost+found is mkfs's, not the pod's. */
   const manifest = (path: string): Promise<string> => sh(`cd ${path} && find . -type f ! -path './lost+found/*' | LC_ALL=C sort | xargs -r sha256sum`);
   /** The filesystem's size as df in the guest reports it, in bytes. */

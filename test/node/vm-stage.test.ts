@@ -6,15 +6,16 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { status } from '@grpc/grpc-js';
-import { identityService, startCsiServer, type RunningCsiServer } from '../../src/common/csi';
+import { startCsiDriver } from '../../src/cli/csi-driver';
 import { silentLogger } from '../../src/common/logger';
-import { HostCommandError, IscsiAcquirer, iscsiByPathLink, nodeReadinessCheck, nodeService, parseMountInfo, SECRET_CHAP_SECRET, SECRET_CHAP_USER, type MountEntry } from '../../src/node';
+import { HostCommandError, iscsiByPathLink, parseMountInfo, SECRET_CHAP_SECRET, SECRET_CHAP_USER, type MountEntry } from '../../src/node';
 import { randomPortBase, startTrireme, stopProcess } from '../cli/stack-helpers';
 import { requireTools } from '../support/host-tools';
 import { startTriremeTarget, type TriremeTarget } from '../support/trireme-target';
 import { bootVmGuest, VM_GUEST_TOOLS, VM_HARNESS, type VmGuest } from '../support/vm-guest';
-import { CsiTestClient, grpcStatus, type CsiServiceName } from './support/csi-client';
+import { CsiTestClient, grpcStatus } from './support/csi-client';
 import { blockCapability, MiB, mountCapability } from './support/node-harness';
+import { guestRig, type GuestRig } from './support/vm-rig';
 
 /*
  * The node plugin's real iSCSI path, end to end. The Linux kernel initiator
@@ -39,15 +40,8 @@ interface Volume {
   readonly context: Record<string, string>;
 }
 
-interface Rig {
-  readonly guest: VmGuest;
-  /** The node plugin's CSI client; a failed call's error carries the guest's state. */
-  call<T = Record<string, unknown>>(service: CsiServiceName, method: string, request?: object): Promise<T>;
-  /** Runs a shell script in the guest; fails the test when it exits non-zero. */
-  sh(script: string): Promise<string>;
+interface Rig extends GuestRig {
   mounts(): Promise<MountEntry[]>;
-  /** "Method ms" of every node call so far, reported as test diagnostics. */
-  readonly timings: string[];
 }
 
 function asSeenByGuest(context: Record<string, string>): Record<string, string> {
@@ -97,47 +91,22 @@ async function unstage(rig: Rig, volume: Volume, device: string): Promise<void> 
   await eventually(rig, `! test -e /sys/block/${device.slice('/dev/'.length)} && ! test -e ${byPath(volume)}`, `${device} and its link go away`);
 }
 
-/** The node plugin in this process, its host tools in the guest; stage records stay on this host (a hostPath in a pod). */
+/**
+ * The node plugin as `trireme csi --mode node` assembles it, in this process so
+ * that its host tools run in the guest; stage records stay on this host (a
+ * hostPath in a pod).
+ */
 async function startNodePlugin(dir: string, guest: VmGuest, cleanups: Array<() => unknown>): Promise<Rig> {
-  const logger = silentLogger();
-  const { executor } = guest;
-  const acquirer = new IscsiAcquirer(executor, logger);
-  const server: RunningCsiServer = await startCsiServer({
+  const server = await startCsiDriver({
     endpoint: `unix://${join(dir, 'node.sock')}`,
-    identity: identityService({ version: '0.0.0-test', controllerService: false, readinessChecks: [{ name: 'host', check: nodeReadinessCheck(executor, acquirer) }], logger }),
-    node: nodeService({ nodeId: 'vm-node', maxVolumesPerNode: 0, executor, acquirer, stateDir: join(dir, 'node-state'), deviceTimeoutMs: 60_000, logger }),
-    logger,
+    node: { nodeId: 'vm-node', executor: guest.executor, stateDir: join(dir, 'node-state'), maxVolumes: 0, deviceTimeoutMs: 60_000 },
+    logger: silentLogger(),
   });
   cleanups.push(() => server.close());
   const client = new CsiTestClient(server.socketPath);
   cleanups.push(() => client.close());
-  const sh = async (script: string): Promise<string> => {
-    try {
-      return (await executor.run('sh', ['-c', script])).stdout;
-    } catch (err) {
-      return assert.fail(`guest: ${(err as Error).message}\n${await guest.state()}`);
-    }
-  };
-  const timings: string[] = [];
-  return {
-    guest,
-    sh,
-    timings,
-    mounts: async () => parseMountInfo((await executor.run('cat', ['/proc/self/mountinfo'])).stdout),
-    call: async <T>(service: CsiServiceName, method: string, request?: object): Promise<T> => {
-      const started = Date.now();
-      try {
-        const reply = await client.call<T>(service, method, request);
-        timings.push(`${method} ${Date.now() - started} ms`);
-        return reply;
-      } catch (err) {
-        timings.push(`${method} failed after ${Date.now() - started} ms`);
-        // The gRPC status text stays first, for the matchers; the guest's state follows it.
-        (err as Error).message += `\n--- guest state ---\n${await guest.state()}`;
-        throw err;
-      }
-    },
-  };
+  const rig = guestRig(guest, client);
+  return { ...rig, mounts: async () => parseMountInfo(await rig.sh('cat /proc/self/mountinfo')) };
 }
 
 /** `trireme up` without its demo volume: the standalone stack whose CSI controller makes replicated volumes. */
